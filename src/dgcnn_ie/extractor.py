@@ -1,0 +1,206 @@
+"""A trained model ready to extract triples: models + encoder + schema + thresholds.
+
+:class:`Extractor` is a probability model for :mod:`dgcnn_ie.decode`; its
+``inputs`` are :class:`TextBatch` objects (texts and, for models trained with
+prior features, their candidates), so extractors with different vocabularies
+can be averaged (``AveragedModel``) on the same batches: use
+:func:`predict_samples` with any probability model.
+
+A saved extractor is a folder: ``model.keras`` (the train model; the subject and
+object models are cut out of it again on load, sharing its weights),
+``config.json``, ``char_vocab.json`` and ``schema.json`` (the predicate order).
+Word vectors are not copied: ``config.json`` records the ``vectors.kv`` path
+(relative to the working directory), which ``load_extractor`` can override.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from .data import Sample, Schema, Triple, atomic_write
+from .decode import ProbabilityModel, Thresholds, extract
+from .features import CharVocab, Encoder, NoWordVectors, WordVectors
+from .model import OBJECT_INPUTS, SUBJECT_INPUTS, Models, load_models
+from .segment import get_segmenter
+
+CONFIG_VERSION = 1
+MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE = "model.keras", "config.json", "char_vocab.json", "schema.json"
+
+
+def progress(iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+    """A tqdm bar on stderr, off when stderr is not a terminal or the ``CI`` variable is set."""
+    disable = not sys.stderr.isatty() or bool(os.environ.get("CI"))
+    return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)
+
+
+@dataclass(eq=False)
+class TextBatch:
+    """The ``inputs`` of an extractor's probability methods: texts (+ prior candidates per text)."""
+
+    texts: list[str]
+    candidates: list[list] | None = None
+
+
+def _text(sample: Sample | str) -> str:
+    return sample if isinstance(sample, str) else sample.text
+
+
+def predict_samples(prob_model: ProbabilityModel, samples: Sequence[Sample | str], schema: Schema, *,
+                    thresholds: Thresholds, batch_size: int, candidates: Sequence[list] | None = None,
+                    show_progress: bool = True) -> list[set[Triple]]:
+    """Triples of every sample (in input order), decoded in length-sorted batches."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if candidates is not None and len(candidates) != len(samples):
+        raise ValueError(f"{len(candidates)} candidate lists for {len(samples)} samples")
+    texts = [_text(s) for s in samples]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    results: list[set[Triple]] = [set() for _ in texts]
+    for idx in (progress(chunks, desc="predict") if show_progress else chunks):
+        batch = TextBatch([texts[i] for i in idx], None if candidates is None else [candidates[i] for i in idx])
+        for i, triples in zip(idx, extract(prob_model, batch, batch.texts, schema, thresholds)):
+            results[i] = triples
+    return results
+
+
+class Extractor:
+    """Probability model and predictor over one trained model.
+
+    With ``uses_prior``, candidates come from ``TextBatch.candidates`` or, when
+    absent, from the encoder's knowledge base; without a KB that is an error.
+    Models trained without prior get all-zero prior channels.
+    """
+
+    def __init__(self, models: Models, encoder: Encoder, schema: Schema, model_cfg: dict,
+                 thresholds: Thresholds = Thresholds(), *, uses_prior: bool = False, word2vec_path: str | None = None,
+                 segmenter: str = "jieba", normalize: str = "none", batch_size: int = 64):
+        out_c = models.object.output["object_start"].shape[-1]
+        if out_c != len(schema):
+            raise ValueError(f"the model has {out_c} predicate outputs but the schema {len(schema)} predicates")
+        self.models, self.encoder, self.schema, self.model_cfg = models, encoder, schema, dict(model_cfg)
+        self.thresholds, self.uses_prior, self.batch_size = thresholds, uses_prior, batch_size
+        self.word2vec_path, self.segmenter, self.normalize = word2vec_path, segmenter, normalize
+        c, dw = len(schema), encoder.word_vectors.dim
+        spec = {"chars": tf.TensorSpec([None, None], tf.int32),
+                "words": tf.TensorSpec([None, None, dw], tf.float32),
+                "subject_prior": tf.TensorSpec([None, None, 2], tf.float32),
+                "object_prior": tf.TensorSpec([None, None, 2 * c], tf.float32),
+                "subject_span": tf.TensorSpec([None, 2], tf.int32)}
+        self._subject_fn = tf.function(lambda x: models.subject(x, training=False),
+                                       input_signature=[{k: spec[k] for k in SUBJECT_INPUTS}])
+        self._object_fn = tf.function(lambda x: models.object(x, training=False),
+                                      input_signature=[{k: spec[k] for k in OBJECT_INPUTS}])
+        self._cache: tuple[TextBatch, dict, list | None] | None = None
+
+    # ------------------------------------------------------------------ probability model
+    def _encoded(self, batch: TextBatch) -> tuple[dict, list | None]:
+        """Model inputs and prior candidates of ``batch`` (the last batch is memoised)."""
+        if self._cache is None or self._cache[0] is not batch:
+            cands = None
+            if self.uses_prior:
+                cands = batch.candidates if batch.candidates is not None else self.encoder.prior_candidates(batch.texts)
+                if cands is None:
+                    raise ValueError("this model was trained with prior features: give candidates "
+                                     "(or an Encoder with a knowledge base)")
+            self._cache = (batch, self.encoder.encode_inputs(batch.texts, prior_candidates=cands), cands)
+        return self._cache[1], self._cache[2]
+
+    def subject_probs(self, batch: TextBatch) -> tuple[np.ndarray, np.ndarray]:
+        inputs, _ = self._encoded(batch)
+        out = self._subject_fn({k: inputs[k] for k in SUBJECT_INPUTS})
+        return out["subject_start"].numpy(), out["subject_end"].numpy()
+
+    def object_probs(self, batch: TextBatch, rows, spans) -> tuple[np.ndarray, np.ndarray]:
+        inputs, cands = self._encoded(batch)
+        rows = np.asarray(rows, dtype=np.int64)
+        spans = np.asarray(spans, dtype=np.int32).reshape(-1, 2)
+        length = inputs["chars"].shape[1]
+        x = {k: inputs[k][rows] for k in SUBJECT_INPUTS}
+        x["object_prior"] = self.encoder.object_prior(cands, rows, spans, length)
+        x["subject_span"] = spans
+        out = self._object_fn(x)
+        return out["object_start"].numpy(), out["object_end"].numpy()
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, samples: Sequence[Sample | str], batch_size: int | None = None,
+                candidates: Sequence[list] | None = None, show_progress: bool = True) -> list[set[Triple]]:
+        """Triples per sample; texts longer than ``max_len`` are decoded on their first ``max_len`` chars."""
+        return predict_samples(self, samples, self.schema, thresholds=self.thresholds,
+                               batch_size=batch_size or self.batch_size, candidates=candidates,
+                               show_progress=show_progress)
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict:
+        return {"version": CONFIG_VERSION, "model": self.model_cfg,
+                "thresholds": {"start": self.thresholds.start, "end": self.thresholds.end},
+                "max_len": self.encoder.max_len, "word_dim": self.encoder.word_vectors.dim,
+                "vocab_size": len(self.encoder.vocab), "num_predicates": len(self.schema),
+                "word2vec_path": self.word2vec_path, "segmenter": self.segmenter, "uses_prior": self.uses_prior,
+                "normalize": self.normalize, "batch_size": self.batch_size}
+
+    def save(self, directory) -> None:
+        """Write the extractor folder; an existing folder is replaced only once the new one is complete."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)
+            self.models.train.save(tmp / MODEL_FILE)
+            with atomic_write(tmp / CONFIG_FILE) as f:
+                json.dump(self.config(), f, ensure_ascii=False, indent=1)
+                f.write("\n")
+            self.encoder.vocab.save(tmp / VOCAB_FILE)
+            self.schema.save(tmp / SCHEMA_FILE)
+            old = None
+            if directory.exists():
+                old = directory.parent / f"{tmp.name}.old"
+                os.replace(directory, old)
+            os.replace(tmp, directory)
+            if old is not None:
+                shutil.rmtree(old)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def load_extractor(directory, word2vec_path: str | None = None, prior=None) -> Extractor:
+    """Load a saved extractor; ``word2vec_path`` overrides the recorded vectors path,
+    ``prior`` (a ``prior.KnowledgeBase``) supplies candidates for prior models."""
+    directory = Path(directory)
+    for name in (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory}: not a saved extractor (no {name})")
+    with open(directory / CONFIG_FILE, encoding="utf-8") as f:
+        cfg = json.load(f)
+    if cfg.get("version") != CONFIG_VERSION:
+        raise ValueError(f"{directory / CONFIG_FILE}: config version {cfg.get('version')!r}, expected {CONFIG_VERSION}")
+    schema = Schema.load(directory / SCHEMA_FILE)
+    vocab = CharVocab.load(directory / VOCAB_FILE)
+    if cfg["model"]["use_word_vectors"]:
+        path = word2vec_path or cfg["word2vec_path"]
+        if not path:
+            raise ValueError(f"{directory / CONFIG_FILE}: the model uses word vectors but no word2vec path is recorded")
+        words = WordVectors(path, get_segmenter(cfg["segmenter"]))
+        if words.dim != cfg["word_dim"]:
+            raise ValueError(f"{path}: word vectors have dim {words.dim}, the model expects {cfg['word_dim']}")
+    else:
+        path, words = None, NoWordVectors(cfg["word_dim"])
+    encoder = Encoder(vocab, words, schema, int(cfg["max_len"]), prior=prior)
+    models = load_models(directory / MODEL_FILE)
+    thresholds = Thresholds(float(cfg["thresholds"]["start"]), float(cfg["thresholds"]["end"]))
+    return Extractor(models, encoder, schema, cfg["model"], thresholds, uses_prior=bool(cfg["uses_prior"]),
+                     word2vec_path=path, segmenter=cfg["segmenter"], normalize=cfg.get("normalize", "none"),
+                     batch_size=int(cfg.get("batch_size", 64)))

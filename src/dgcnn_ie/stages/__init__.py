@@ -1,0 +1,1 @@
+"""DVC stages: each module has a `main()` that reads params.yaml and writes exactly its dvc.yaml outputs."""

@@ -1,0 +1,194 @@
+"""Competition submission: each test line with its `spo_list` filled, types from the schema, validated.
+
+The validator checks every line of a submission against the test file it answers:
+same number of lines, the text unchanged, `spo_list` a list of spo dicts with
+exactly the competition's keys and types, subject and object strings present in
+the text, predicates (and DuIE 2.0 object slots) from the schema, types either
+empty or the schema's. Errors name the submission line (1-based).
+"""
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from .data import DataError, Schema, atomic_write, find_spans
+
+SPO_KEYS = frozenset({"subject", "predicate", "object", "subject_type", "object_type"})
+MAX_REPORTED = 20
+
+
+class SubmissionError(ValueError):
+    """An invalid submission; ``errors`` holds every "path:line: reason"."""
+
+    def __init__(self, path, errors: list[str]):
+        self.errors = errors
+        shown = "\n".join(errors[:MAX_REPORTED])
+        more = f"\n... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
+        super().__init__(f"{path}: invalid submission, {len(errors)} problem(s):\n{shown}{more}")
+
+
+def read_test_lines(path) -> list[dict]:
+    """The non-blank lines of a test file; each must be a JSON object with a `text` string."""
+    lines = []
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{number}: malformed JSON ({e.msg}): cannot be answered in a submission") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise DataError(f"{path}:{number}: not a JSON object with a 'text' string: "
+                                f"cannot be answered in a submission")
+            lines.append(obj)
+    return lines
+
+
+def base_predicates(schema: Schema) -> set[str]:
+    """Predicate names a submission may use (DuIE 2.0: not the flat `<p>_<slot>` names)."""
+    slots = {f"{p}_{s}" for p, ss in schema.slots.items() for s in ss}
+    return set(schema.predicates) - slots
+
+
+def fill_types(spo: dict, schema: Schema) -> dict:
+    """A copy of a (flat-object or DuIE complex) spo dict with the schema's subject/object types."""
+    p = spo["predicate"]
+    s_type, o_type = schema.types(p)
+    if schema.format == "duie2":
+        o_type = {k: schema.types(p if k == "@value" else f"{p}_{k}")[1] for k in spo["object"]}
+    return {"subject": spo["subject"], "predicate": p, "object": spo["object"],
+            "subject_type": s_type, "object_type": o_type}
+
+
+def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path) -> tuple[list[list[dict]], int]:
+    """The predicted `spo_list` of each test line, matched in order by text; lines the reader skipped
+    (no prediction) get ``[]``. Returns (spo lists, number of lines without a prediction)."""
+    out, k, missing = [], 0, 0
+    for line in test_lines:
+        if k < len(predicted) and isinstance(predicted[k], dict) and predicted[k].get("text") == line["text"]:
+            spo_list = predicted[k].get("spo_list")
+            if not isinstance(spo_list, list):
+                raise DataError(f"{pred_path}:{k + 1}: 'spo_list' is not a list")
+            out.append(spo_list)
+            k += 1
+        else:
+            out.append([])
+            missing += 1
+    if k < len(predicted):
+        raise DataError(f"{pred_path}:{k + 1}: not a prediction for a line of the test file (wrong file, "
+                        f"or out of order): {str(predicted[k])[:60]}")
+    return out, missing
+
+
+def build(test_lines: Sequence[dict], spo_lists: Sequence[list[dict]], schema: Schema) -> list[dict]:
+    """Submission lines: each test line (all its fields) with `spo_list` replaced, types from the schema."""
+    if len(test_lines) != len(spo_lists):
+        raise ValueError(f"{len(test_lines)} test lines but {len(spo_lists)} spo lists")
+    return [{**line, "spo_list": [fill_types(spo, schema) for spo in spos]}
+            for line, spos in zip(test_lines, spo_lists)]
+
+
+def _in_text(value, text: str) -> bool:
+    return isinstance(value, str) and bool(value) and bool(find_spans(text, value))
+
+
+def _spo_errors(spo, text: str, schema: Schema, bases: set[str]) -> list[str]:
+    if not isinstance(spo, dict):
+        return [f"is a {type(spo).__name__}, not a dict"]
+    if set(spo) != SPO_KEYS:
+        missing, extra = sorted(SPO_KEYS - set(spo)), sorted(set(spo) - SPO_KEYS)
+        return [f"keys wrong (missing {missing}, unexpected {extra})"]
+    errors = []
+    p, s, o = spo["predicate"], spo["subject"], spo["object"]
+    if not isinstance(p, str) or p not in bases:
+        return [f"predicate {p!r} is not in the schema"]
+    if not _in_text(s, text):
+        errors.append(f"subject {s!r} is not a non-empty string of the text")
+    if not isinstance(spo["subject_type"], str):
+        errors.append("subject_type is not a string")
+    elif spo["subject_type"] and spo["subject_type"] not in {st for st, _ in schema.all_types(p)}:
+        errors.append(f"subject_type {spo['subject_type']!r} is not a type of {p!r}")
+    o_type = spo["object_type"]
+    if schema.format == "lic2019":
+        if not _in_text(o, text):
+            errors.append(f"object {o!r} is not a non-empty string of the text")
+        if not isinstance(o_type, str):
+            errors.append("object_type is not a string")
+        elif o_type and o_type not in {ot for _, ot in schema.all_types(p)}:
+            errors.append(f"object_type {o_type!r} is not a type of {p!r}")
+        return errors
+    if not isinstance(o, dict) or "@value" not in o:
+        return errors + [f"object is not a dict with '@value': {o!r}"]
+    allowed = {"@value", *schema.slots.get(p, ())}
+    for slot, value in o.items():
+        if slot not in allowed:
+            errors.append(f"object slot {slot!r} is not a slot of {p!r}")
+        elif not _in_text(value, text):
+            errors.append(f"object {slot} {value!r} is not a non-empty string of the text")
+    if not isinstance(o_type, dict) or set(o_type) != set(o):
+        errors.append(f"object_type must be a dict with the object's keys {sorted(o)}, got {o_type!r}")
+    else:
+        for slot, t in o_type.items():
+            if not isinstance(t, str):
+                errors.append(f"object_type {slot} is not a string")
+            elif t and slot in allowed and t not in {ot for _, ot in
+                                                     schema.all_types(p if slot == "@value" else f"{p}_{slot}")}:
+                errors.append(f"object_type {slot} {t!r} is not a type of {p!r}")
+    return errors
+
+
+def validate(lines: Sequence, test_lines: Sequence[dict], schema: Schema, path) -> list[str]:
+    """Every problem of a submission ("path:line: reason"); empty when it is valid."""
+    errors = []
+    if len(lines) != len(test_lines):
+        errors.append(f"{path}: {len(lines)} lines but the test file has {len(test_lines)}")
+    bases = base_predicates(schema)
+    for number, (line, test) in enumerate(zip(lines, test_lines), 1):
+        where = f"{path}:{number}"
+        if not isinstance(line, dict):
+            errors.append(f"{where}: not a JSON object")
+            continue
+        text = line.get("text")
+        if text != test["text"]:
+            errors.append(f"{where}: text differs from the test file's line {number}")
+            continue
+        spo_list = line.get("spo_list")
+        if not isinstance(spo_list, list):
+            errors.append(f"{where}: 'spo_list' is missing or not a list")
+            continue
+        for k, spo in enumerate(spo_list):
+            errors += [f"{where}: spo_list[{k}]: {e}" for e in _spo_errors(spo, text, schema, bases)]
+    return errors
+
+
+def read_json_lines(path, *, strict: bool = True) -> list:
+    """The lines of a JSON-lines file, parsed; an unparsable line raises (``strict``) or becomes None
+    (so that a submission's bad line fails validation with its number)."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                if strict:
+                    raise DataError(f"{path}:{number}: malformed JSON ({e.msg})") from None
+                out.append(None)
+    return out
+
+
+def validate_file(path, test_path, schema: Schema) -> None:
+    """Raise `SubmissionError` unless the file at ``path`` is a valid submission for ``test_path``."""
+    errors = validate(read_json_lines(path, strict=False), read_test_lines(test_path), schema, path)
+    if errors:
+        raise SubmissionError(path, errors)
+
+
+def write(path, lines: Sequence[dict], test_lines: Sequence[dict], schema: Schema) -> None:
+    """Validate, then write the submission atomically (nothing is written if it is invalid)."""
+    errors = validate(lines, test_lines, schema, path)
+    if errors:
+        raise SubmissionError(path, errors)
+    with atomic_write(path) as f:
+        for line in lines:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -1,0 +1,246 @@
+"""The training loop (method.md §4).
+
+A custom ``tf.function`` step (masked BCE, Adam, bias-corrected EMA update) runs
+over ``Encoder.batches``; the learning rate rises linearly over the first
+``warmup_epochs`` epochs (per step). After every epoch the dev set is decoded
+with the EMA weights applied and scored; the best EMA weights are kept. Once,
+when :func:`plateau_reached` says so, the best weights are reloaded and training
+goes on at ``lr_after_plateau`` with a fresh optimiser and a fresh EMA (as the
+reference code does). Without a dev set, a seeded 10% of the training samples is
+held out for model selection (:func:`split_holdout`).
+
+On CPU the run is deterministic for a given seed (op determinism is enabled);
+on GPU it is not bit-exact.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .data import Sample, Schema, atomic_write
+from .decode import Thresholds
+from .ema import BiasCorrectedEMA
+from .extractor import Extractor, progress
+from .features import Encoder
+from .metrics import score
+from .model import Models, build_models, masked_bce_loss
+from .utils import log as default_log
+from .utils import set_seed
+
+HOLDOUT_FRACTION = 0.1
+HISTORY_FIELDS = ("epoch", "loss", "dev_precision", "dev_recall", "dev_f1", "lr", "seconds", "reloaded")
+
+
+@dataclass
+class TrainResult:
+    """The models (best EMA weights loaded), per-epoch history and the best dev scores."""
+
+    models: Models
+    history: list[dict]
+    best_epoch: int                      # 1-based; 0 when no epoch ran
+    best: dict                           # dev precision / recall / f1 of the best epoch
+    seconds: float
+    device: str
+    dev_samples: list[Sample] = field(repr=False)   # what model selection used (dev or held-out part)
+    heldout: bool = False
+
+
+def warmup_lr(step: int, warmup_steps: int, base_lr: float) -> float:
+    """Learning rate of 0-based ``step``: ``base_lr * (step + 1) / warmup_steps`` during warm-up."""
+    if warmup_steps <= 0:
+        return base_lr
+    return base_lr * min(1.0, (step + 1) / warmup_steps)
+
+
+def plateau_reached(f1s: Sequence[float], *, min_epoch: int, patience: int, min_f1: float,
+                    force_epoch: int = 0) -> bool:
+    """The reference rule, checked after each epoch: more than ``min_epoch`` epochs done and
+    either the last F1 is below ``min_f1`` or the best (first maximum) is ``patience`` or more
+    epochs old; or exactly ``force_epoch`` epochs done (0: never)."""
+    n = len(f1s)
+    if force_epoch and n == force_epoch:
+        return True
+    if n <= min_epoch:
+        return False
+    return f1s[-1] < min_f1 or (n - 1 - int(np.argmax(f1s))) >= patience
+
+
+def split_holdout(samples: Sequence, seed: int, fraction: float = HOLDOUT_FRACTION) -> tuple[list[int], list[int]]:
+    """(train indices, held-out indices): a seeded ``fraction`` (at least one sample) held out, order kept."""
+    n = len(samples)
+    if n < 2:
+        raise ValueError(f"cannot hold out a dev part of {n} training sample(s)")
+    k = max(1, int(round(n * fraction)))
+    held = set(np.random.default_rng(seed).permutation(n)[:k].tolist())
+    return [i for i in range(n) if i not in held], sorted(held)
+
+
+def device_name() -> str:
+    """``"GPU x<n> (<names>)"`` or ``"CPU"``: where TF runs the model."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+
+
+def _specs(encoder: Encoder) -> tuple[dict, dict]:
+    c, dw = encoder.num_predicates, encoder.word_vectors.dim
+    inputs = {"chars": tf.TensorSpec([None, None], tf.int32),
+              "words": tf.TensorSpec([None, None, dw], tf.float32),
+              "subject_prior": tf.TensorSpec([None, None, 2], tf.float32),
+              "object_prior": tf.TensorSpec([None, None, 2 * c], tf.float32),
+              "subject_span": tf.TensorSpec([None, 2], tf.int32)}
+    targets = {"subject_start": tf.TensorSpec([None, None], tf.float32),
+               "subject_end": tf.TensorSpec([None, None], tf.float32),
+               "object_start": tf.TensorSpec([None, None, c], tf.float32),
+               "object_end": tf.TensorSpec([None, None, c], tf.float32)}
+    return inputs, targets
+
+
+def _make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
+    """One compiled optimisation step ``(inputs, targets, lr) -> loss``; shapes vary freely."""
+    variables = models.train.trainable_variables
+
+    @tf.function(input_signature=[specs[0], specs[1], tf.TensorSpec([], tf.float32)])
+    def step(inputs, targets, lr):
+        optimizer.learning_rate.assign(lr)
+        with tf.GradientTape() as tape:
+            outputs = models.train(inputs, training=True)
+            loss = masked_bce_loss(targets, outputs, inputs["chars"] > 0)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        if ema is not None:
+            ema.update()
+        return loss
+
+    return step
+
+
+def _fresh_state(models: Models, lr: float, cfg_train: dict, specs):
+    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    optimizer.build(models.train.trainable_variables)
+    ema = (BiasCorrectedEMA(models.train.trainable_variables, float(cfg_train["ema_decay"]))
+           if cfg_train.get("ema", True) else None)
+    return optimizer, ema, _make_step(models, optimizer, ema, specs)
+
+
+def _write_history(out_dir: Path, history: list[dict]) -> None:
+    with atomic_write(out_dir / "history.json") as f:
+        json.dump(history, f, indent=1)
+        f.write("\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    with atomic_write(out_dir / "history.csv") as f:
+        f.write(buf.getvalue())
+
+
+def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None, *, schema: Schema,
+                cfg_model: dict, cfg_train: dict, encoder: Encoder, seed: int, out_dir,
+                cfg_decode: dict | None = None, kb_candidates: Sequence[list] | None = None,
+                dev_candidates: Sequence[list] | None = None,
+                log: Callable[[str], None] = default_log) -> TrainResult:
+    """Train one model; writes ``out_dir/history.json`` and ``history.csv`` after every epoch.
+
+    ``kb_candidates[i]`` are the (self-excluded) prior candidates of ``train_samples[i]`` and
+    ``dev_candidates`` those of the dev samples; give both to train with prior features.
+    ``dev_samples`` None or empty: a seeded 10% of the training samples is held out instead.
+    """
+    if dev_samples and (kb_candidates is None) != (dev_candidates is None):
+        raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
+    if int(cfg_train["epochs"]) < 1:
+        raise ValueError(f"train.epochs must be >= 1, got {cfg_train['epochs']}")
+    train_samples, heldout = list(train_samples), not dev_samples
+    if heldout:
+        keep, held = split_holdout(train_samples, seed)
+        dev_samples = [train_samples[i] for i in held]
+        if kb_candidates is not None:
+            dev_candidates = [kb_candidates[i] for i in held]
+            kb_candidates = [kb_candidates[i] for i in keep]
+        train_samples = [train_samples[i] for i in keep]
+        log(f"no dev set: holding out {len(dev_samples)} of {len(train_samples) + len(dev_samples)} "
+            f"training samples (seed {seed}) for model selection")
+    dev_samples = list(dev_samples)
+    if not train_samples:
+        raise ValueError("no training samples")
+    unlabelled = [s.source for s in dev_samples if not s.labelled]
+    if unlabelled:
+        raise ValueError(f"{len(unlabelled)} dev samples have no labels (e.g. {unlabelled[0]})")
+
+    device = device_name()
+    if device == "CPU":
+        tf.config.experimental.enable_op_determinism()
+    set_seed(seed)
+    cfg_decode = cfg_decode or {"start_threshold": 0.5, "end_threshold": 0.4, "batch_size": 64}
+    thresholds = Thresholds.from_params(cfg_decode)
+    models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+    extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
+    specs = _specs(encoder)
+    base_lr, batch_size = float(cfg_train["lr"]), int(cfg_train["batch_size"])
+    steps_per_epoch = math.ceil(len(train_samples) / batch_size)
+    warmup_steps = int(round(float(cfg_train["warmup_epochs"]) * steps_per_epoch))
+    optimizer, ema, step = _fresh_state(models, base_lr, cfg_train, specs)
+    log(f"training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
+        f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
+
+    out_dir = Path(out_dir)
+    gold = [set(s.triples) for s in dev_samples]
+    history: list[dict] = []
+    best_f1, best_epoch, best_scores, best_weights = -1.0, 0, {}, None
+    after_plateau, global_step = False, 0
+    started = time.perf_counter()
+    for epoch in range(1, int(cfg_train["epochs"]) + 1):
+        t0 = time.perf_counter()
+        batches = encoder.batches(train_samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                  augment=bool(cfg_train.get("augment", False)),
+                                  augment_rate=float(cfg_train.get("augment_rate", 0.5)),
+                                  kb_candidates=kb_candidates)
+        losses = []
+        lr = base_lr
+        for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
+            lr = float(cfg_train["lr_after_plateau"]) if after_plateau else warmup_lr(global_step, warmup_steps, base_lr)
+            losses.append(float(step(inputs, targets, tf.constant(lr, tf.float32))))
+            global_step += 1
+        if ema is not None:
+            ema.apply()
+        try:
+            pred = extractor.predict(dev_samples, batch_size=int(cfg_decode["batch_size"]),
+                                     candidates=dev_candidates)
+            scores = score(gold, pred, schema.format)
+            if scores["f1"] > best_f1:
+                best_f1, best_epoch = scores["f1"], epoch
+                best_scores = {k: scores[k] for k in ("precision", "recall", "f1")}
+                best_weights = models.train.get_weights()
+        finally:
+            if ema is not None:
+                ema.restore()
+        row = {"epoch": epoch, "loss": float(np.mean(losses)), "dev_precision": scores["precision"],
+               "dev_recall": scores["recall"], "dev_f1": scores["f1"], "lr": lr,
+               "seconds": time.perf_counter() - t0, "reloaded": False}
+        history.append(row)
+        log(f"epoch {epoch}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} R {row['dev_recall']:.4f} "
+            f"F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), {row['seconds']:.1f}s")
+        if not after_plateau and epoch < int(cfg_train["epochs"]) and plateau_reached(
+                [h["dev_f1"] for h in history], min_epoch=int(cfg_train["plateau_min_epoch"]),
+                patience=int(cfg_train["plateau_patience"]), min_f1=float(cfg_train.get("plateau_min_f1", 0.5)),
+                force_epoch=int(cfg_train.get("plateau_force_epoch", 0))):
+            models.train.set_weights(best_weights)
+            optimizer, ema, step = _fresh_state(models, float(cfg_train["lr_after_plateau"]), cfg_train, specs)
+            after_plateau, row["reloaded"] = True, True
+            log(f"plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
+                f"lr {cfg_train['lr_after_plateau']}")
+        _write_history(out_dir, history)
+    if best_weights is not None:
+        models.train.set_weights(best_weights)
+    return TrainResult(models=models, history=history, best_epoch=best_epoch, best=best_scores,
+                       seconds=time.perf_counter() - started, device=device, dev_samples=dev_samples,
+                       heldout=heldout)

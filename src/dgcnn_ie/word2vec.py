@@ -1,0 +1,114 @@
+"""Word vectors for the model input: gensim skip-gram with negative sampling (method.md section 3).
+
+The corpus is the segmented texts of the train, dev and test files (texts only,
+labels unused) plus optional extra text files with one sentence a line.
+Training is reproducible: ``workers=1`` makes gensim process the corpus in one
+fixed order (several workers race for batches, so the updates and thus the
+vectors would depend on thread timing), and ``seed`` fixes the initial vectors
+and the negative and down-sampling draws. The saved file is byte-identical
+across runs because gensim's ``lifecycle_events`` (which records the date) are
+switched off before saving.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from gensim.models import KeyedVectors, Word2Vec
+
+from .data import _fold, load_schema, read_dataset
+from .segment import Segmenter
+
+VECTORS_FILE = "vectors.kv"
+
+
+def read_corpus_texts(data: dict, extra_texts: Iterable[str] = ()) -> tuple[list[str], Counter]:
+    """Texts of ``data.train``, ``data.dev`` and ``data.test`` (empty paths skipped) and of the extra files.
+
+    Returns the texts and a Counter of what was read and skipped (per file, blank lines).
+    Data files are read like every stage reads them (``on_error``, ``normalize``);
+    extra texts get the same ``normalize``.
+    """
+    schema = load_schema(data["schema"], data["format"])
+    normalize = data.get("normalize", "none")
+    texts: list[str] = []
+    counts: Counter = Counter()
+    for key in ("train", "dev", "test"):
+        path = data.get(key) or ""
+        if not path:
+            continue
+        samples, report = read_dataset(path, schema, on_error=data.get("on_error", "skip"), normalize=normalize)
+        texts.extend(s.text for s in samples)
+        counts[f"{key}_texts"] += len(samples)
+        counts["data_lines_skipped"] += sum(report.skipped.values())
+    for path in extra_texts:
+        with open(path, encoding="utf-8-sig") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    counts["extra_blank_lines"] += 1
+                    continue
+                texts.append(_fold(line) if normalize == "lower" else line)
+                counts["extra_texts"] += 1
+    return texts, counts
+
+
+def segment_corpus(texts: Iterable[str], segmenter: Segmenter) -> list[list[str]]:
+    """Word lists for word2vec: whitespace tokens removed, sentences left empty dropped."""
+    sentences = []
+    for words in segmenter.cut_many(texts):
+        words = [w for w in words if not w.isspace()]
+        if words:
+            sentences.append(words)
+    return sentences
+
+
+def train_vectors(sentences: list[list[str]], *, dim: int, window: int, min_count: int, epochs: int,
+                  negative: int, seed: int) -> KeyedVectors:
+    """Skip-gram with negative sampling; single worker, so the result depends only on the inputs and seed."""
+    if not sentences:
+        raise ValueError("word2vec corpus is empty: no text to train on")
+    if negative < 1:
+        raise ValueError(f"word2vec.negative must be >= 1 (negative sampling), got {negative}")
+    model = Word2Vec(vector_size=dim, window=window, min_count=min_count, epochs=epochs,
+                     sg=1, hs=0, negative=negative, seed=seed, workers=1)
+    model.build_vocab(sentences)
+    if len(model.wv) == 0:
+        raise ValueError(f"word2vec vocabulary is empty: no word occurs min_count={min_count} times")
+    model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
+    return model.wv
+
+
+def save_vectors(kv: KeyedVectors, out_dir: str | os.PathLike) -> Path:
+    """Save ``kv`` as ``out_dir/vectors.kv`` (+ gensim's ``.npy`` side files); the folder is replaced atomically."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)        # mkdtemp makes it private; the output folder should not be
+        kv.lifecycle_events = None           # otherwise the pickle records the date: not reproducible
+        kv.save(str(tmp / VECTORS_FILE))
+        old = None
+        if out_dir.exists():
+            old = out_dir.parent / f"{tmp.name}.old"
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / VECTORS_FILE
+
+
+def load_vectors(path: str | os.PathLike) -> KeyedVectors:
+    """KeyedVectors saved by ``save_vectors`` (the path of ``vectors.kv``)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no word vectors at {path}; run the word2vec stage (dvc repro word2vec)")
+    return KeyedVectors.load(str(path))

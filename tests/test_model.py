@@ -1,0 +1,253 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+
+from dgcnn_ie.model import (
+    OBJECT_INPUTS,
+    SUBJECT_INPUTS,
+    build_models,
+    load_models,
+    masked_bce_loss,
+)
+
+C, DW, VOCAB = 3, 8, 30
+CFG = {
+    "arch": "dgcnn",
+    "width": 16,
+    "dilations": [1, 2, 5],
+    "kernel_size": 3,
+    "heads": 2,
+    "head_size": 8,
+    "max_len": 64,
+    "dropout": 0.25,
+    "conv_dropout": 0.1,
+    "subject_encoder": "bigru",
+    "subject_points": 6,
+    "use_word_vectors": True,
+    "use_attention": True,
+    "use_gates": True,
+}
+VARIANTS = [
+    {"arch": "dgcnn", "subject_encoder": "bigru"},
+    {"arch": "dgcnn", "subject_encoder": "concat"},
+    {"arch": "bilstm"},
+]
+ABLATIONS = [{"use_attention": False}, {"use_gates": False}, {"use_word_vectors": False}]
+
+
+def _build(**overrides):
+    """Seeded models whose position table is made non-zero (it is zero-initialised),
+    so that absolute/relative positions really influence the outputs under test."""
+    keras.utils.set_random_seed(0)
+    models = build_models({**CFG, **overrides}, C, DW, VOCAB)
+    for w in models.train.weights:
+        if "position_embedding" in w.path:
+            w.assign(np.random.default_rng(2).normal(size=w.shape).astype("float32"))
+    return models
+
+
+def _batch(lengths, total_len=None, seed=0):
+    """Random inputs with right padding; text b has lengths[b] real chars."""
+    rng = np.random.default_rng(seed)
+    B, L = len(lengths), total_len or max(lengths)
+    chars = np.zeros((B, L), "int32")
+    for b, n in enumerate(lengths):
+        chars[b, :n] = rng.integers(1, VOCAB, n)
+    real = (chars > 0)[..., None]
+    return {
+        "chars": chars,
+        "words": rng.normal(size=(B, L, DW)).astype("float32") * real,
+        "subject_prior": (rng.random((B, L, 2)) < 0.2).astype("float32") * real,
+        "object_prior": (rng.random((B, L, 2 * C)) < 0.1).astype("float32") * real,
+        "subject_span": np.array([[min(1, n - 1), min(3, n - 1)] for n in lengths], "int32"),
+    }
+
+
+def _pick(batch, keys):
+    return {k: batch[k] for k in keys}
+
+
+def _np(outputs):
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(v.values()))
+def test_output_shapes_and_padding(variant):
+    models = _build(**variant)
+    batch = _batch([7, 4])
+    out = _np(models.train(batch, training=False))
+    assert out["subject_start"].shape == out["subject_end"].shape == (2, 7)
+    assert out["object_start"].shape == out["object_end"].shape == (2, 7, C)
+    for v in out.values():
+        assert np.all((v >= 0) & (v <= 1))
+        assert np.all(v[1, 4:] == 0), "padding positions must have probability 0"
+    # The subject/object views share the train model's weights.
+    sub = _np(models.subject(_pick(batch, SUBJECT_INPUTS), training=False))
+    obj = _np(models.object(_pick(batch, OBJECT_INPUTS), training=False))
+    for k, v in {**sub, **obj}.items():
+        np.testing.assert_allclose(v, out[k], atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(v.values()))
+def test_padding_invariance(variant):
+    models = _build(**variant)
+    tight = _batch([6, 9])
+    padded = {k: v.copy() for k, v in _batch([6, 9], total_len=15).items()}
+    for key in ("chars", "words", "subject_prior", "object_prior"):
+        padded[key][:, :9] = tight[key]
+    padded["subject_span"] = tight["subject_span"]
+    a = _np(models.train(tight, training=False))
+    b = _np(models.train(padded, training=False))
+    for key in a:
+        np.testing.assert_allclose(b[key][:, :9], a[key], atol=1e-5)
+        assert np.all(b[key][:, 9:] == 0)
+
+
+def test_single_predicate_schema_keeps_predicate_axis():
+    keras.utils.set_random_seed(0)
+    models = build_models(CFG, 1, DW, VOCAB)
+    batch = _batch([5, 3])
+    batch["object_prior"] = batch["object_prior"][..., :2]
+    out = _np(models.object(_pick(batch, OBJECT_INPUTS), training=False))
+    assert out["object_start"].shape == out["object_end"].shape == (2, 5, 1)
+
+
+def test_longer_than_max_len_does_not_crash():
+    models = _build()
+    batch = _batch([80, 30])
+    batch["subject_span"][0] = [70, 75]  # relative positions beyond the table too
+    out = _np(models.train(batch, training=False))
+    assert out["object_start"].shape == (2, 80, C)
+    assert all(np.isfinite(v).all() for v in out.values())
+
+
+def test_spans_out_of_range_are_clipped():
+    models = _build()
+    batch = _batch([5, 5])
+    inside = _np(models.object(_pick(batch, OBJECT_INPUTS), training=False))
+    batch["subject_span"] = np.array([[1, 99], [1, 3]], "int32")
+    clipped = dict(batch, subject_span=np.array([[1, 4], [1, 3]], "int32"))
+    a = _np(models.object(_pick(batch, OBJECT_INPUTS), training=False))
+    b = _np(models.object(_pick(clipped, OBJECT_INPUTS), training=False))
+    for key in a:
+        np.testing.assert_allclose(a[key][1], inside[key][1], atol=1e-6)
+        np.testing.assert_allclose(a[key][0], b[key][0], atol=1e-6)
+    # The span really conditions the objects: [1, 4] differs from [1, 3].
+    assert not np.allclose(b["object_start"][0], inside["object_start"][0], atol=1e-6)
+
+
+def test_same_seed_same_weights():
+    first = [w.numpy() for w in _build().train.weights]
+    second = [w.numpy() for w in _build().train.weights]
+    assert len(first) == len(second)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_masked_bce_loss_matches_numpy():
+    rng = np.random.default_rng(1)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], "float32")
+    outputs = {
+        "subject_start": rng.random((2, 4)).astype("float32"),
+        "subject_end": rng.random((2, 4)).astype("float32"),
+        "object_start": rng.random((2, 4, C)).astype("float32"),
+        "object_end": np.zeros((2, 4, C), "float32"),  # exercises the clipping
+    }
+    targets = {k: (rng.random(v.shape) < 0.3).astype("float32") for k, v in outputs.items()}
+
+    def bce(t, p):
+        p = np.clip(p.astype("float64"), 1e-7, 1 - 1e-7)
+        return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+    expected = sum((bce(targets[k], outputs[k]) * mask).sum() / mask.sum() for k in ("subject_start", "subject_end"))
+    expected += sum((bce(targets[k], outputs[k]).sum(-1) * mask).sum() / mask.sum() for k in ("object_start", "object_end"))
+    got = float(masked_bce_loss(targets, outputs, mask > 0))
+    assert np.isfinite(got)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def _targets(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    real = batch["chars"] > 0
+    B, L = real.shape
+    return {
+        "subject_start": ((rng.random((B, L)) < 0.2) & real).astype("float32"),
+        "subject_end": ((rng.random((B, L)) < 0.2) & real).astype("float32"),
+        "object_start": ((rng.random((B, L, C)) < 0.1) & real[..., None]).astype("float32"),
+        "object_end": ((rng.random((B, L, C)) < 0.1) & real[..., None]).astype("float32"),
+    }
+
+
+@pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[2]], ids=["dgcnn", "bilstm"])
+def test_training_steps_lower_the_loss(variant):
+    models = _build(**variant)
+    batch = _batch([10, 8, 6, 10])
+    targets = _targets(batch)
+    mask = batch["chars"] > 0
+    optimizer = keras.optimizers.Adam(1e-2)
+    variables = models.train.trainable_variables
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = masked_bce_loss(targets, models.train(batch, training=True), mask)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    def eval_loss():
+        return float(masked_bce_loss(targets, models.train(batch, training=False), mask))
+
+    initial = eval_loss()
+    for _ in range(60):
+        step()
+    final = eval_loss()
+    assert final < 0.5 * initial, (initial, final)
+
+
+# Keras' own saving code converts variables with np.array(copy=False): not ours.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(v.values()))
+def test_save_and_load_gives_identical_outputs(tmp_path, variant):
+    models = _build(**variant)
+    batch = _batch([7, 5])
+    path = tmp_path / "model.keras"
+    models.train.save(path)
+    loaded = load_models(path)
+    for old, new in ((models.subject, loaded.subject), (models.object, loaded.object)):
+        keys = SUBJECT_INPUTS if old is models.subject else OBJECT_INPUTS
+        a, b = _np(old(_pick(batch, keys), training=False)), _np(new(_pick(batch, keys), training=False))
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda a: next(iter(a)))
+def test_ablation_switches_build_and_run(ablation):
+    full = _build()
+    models = _build(**ablation)
+    batch = _batch([6, 4])
+    out = _np(models.train(batch, training=False))
+    assert out["object_start"].shape == (2, 6, C)
+    assert models.train.count_params() < full.train.count_params()
+    if "use_word_vectors" in ablation:
+        noisy = dict(batch, words=batch["words"] * 100.0)
+        again = _np(models.train(noisy, training=False))
+        for key in out:
+            np.testing.assert_array_equal(out[key], again[key])
+
+
+def test_position_table_is_shared_and_zero_initialised():
+    models = build_models(CFG, C, DW, VOCAB)
+    tables = [w for w in models.train.weights if "position_embedding" in w.path]
+    assert len(tables) == 1
+    assert tables[0].shape == (CFG["max_len"], CFG["width"])
+    assert not tables[0].numpy().any()
+
+
+def test_bad_config_values_are_rejected():
+    with pytest.raises(ValueError):
+        build_models({**CFG, "arch": "transformer"}, C, DW, VOCAB)
+    with pytest.raises(ValueError):
+        build_models({**CFG, "subject_encoder": "lstm"}, C, DW, VOCAB)

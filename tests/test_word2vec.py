@@ -1,0 +1,125 @@
+"""word2vec stage: trains on all texts, byte-identical outputs for a seed, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from dgcnn_ie.segment import get_segmenter
+from dgcnn_ie.stages import word2vec as stage
+from dgcnn_ie.word2vec import load_vectors, read_corpus_texts, segment_corpus, train_vectors
+
+SCHEMA = [{"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
+          {"subject_type": "人物", "predicate": "出生地", "object_type": "地点"}]
+PEOPLE = ["鲁迅", "老舍", "巴金", "茅盾", "冰心"]
+PLACES = ["绍兴", "北京", "成都", "桐乡", "福州"]
+
+
+def _write_corpus(root):
+    (root / "data").mkdir()
+    with open(root / "data/schema", "w", encoding="utf-8") as f:
+        for entry in SCHEMA:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    with open(root / "data/train.json", "w", encoding="utf-8") as f:
+        for i in range(40):
+            p, c = PEOPLE[i % 5], PLACES[(i * 3) % 5]
+            text = f"{p}出生于{c}，是中国现代著名作家，第{i}篇文章"
+            f.write(json.dumps({"text": text, "spo_list": [{"subject": p, "predicate": "出生地", "object": c}]},
+                               ensure_ascii=False) + "\n")
+        f.write("this line is not json\n")
+    with open(root / "data/test.json", "w", encoding="utf-8") as f:
+        for p in PEOPLE:
+            f.write(json.dumps({"text": f"《呐喊》的作者是{p}"}, ensure_ascii=False) + "\n")
+    (root / "data/extra.txt").write_text("鲁迅和老舍都是作家\n\n巴金出生于成都\n", encoding="utf-8")
+
+
+def _params(root, name="params.yaml", seed=42, **w2v):
+    params = {"seed": seed,
+              "data": {"format": "lic2019", "schema": "data/schema", "train": "data/train.json", "dev": "",
+                       "test": "data/test.json", "normalize": "none", "on_error": "skip"},
+              "segment": {"backend": "jieba", "cache": ".cache/segment.sqlite"},
+              "word2vec": {"dim": 8, "window": 3, "min_count": 1, "epochs": 3, "negative": 3,
+                           "extra_texts": ["data/extra.txt"], **w2v}}
+    (root / name).write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return params
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    _write_corpus(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _outputs(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for d in ("models/word2vec", "reports/word2vec") for p in sorted((root / d).iterdir())}
+
+
+def test_stage_outputs_and_stats(project):
+    _params(project, "other.yaml")
+    stats = stage.main("other.yaml")
+    assert stats == json.loads((project / "reports/word2vec/stats.json").read_text())
+    assert stats["sentences"] == 40 + 5 + 2
+    assert stats["train_texts"] == 40 and stats["test_texts"] == 5 and "dev_texts" not in stats
+    assert stats["data_lines_skipped"] == 1 and stats["extra_texts"] == 2 and stats["extra_blank_lines"] == 1
+    kv = load_vectors(project / "models/word2vec/vectors.kv")
+    assert kv.vector_size == 8 == stats["dim"] and len(kv) == stats["vocab_size"]
+    assert "鲁迅" in kv.key_to_index and "呐喊" in kv.key_to_index   # test-file and train-file words
+    assert not [p for p in (project / "models").iterdir() if p.name != "word2vec"]   # no temp folder left
+
+
+def test_same_seed_gives_byte_identical_files(project):
+    _params(project)
+    stage.main()
+    first = _outputs(project)
+    stage.main()
+    assert _outputs(project) == first
+    # a fresh interpreter with another hash seed: reproducibility does not hang on Python's str hashing
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-m", "dgcnn_ie.stages.word2vec", "params.yaml"], check=True, env=env,
+                   capture_output=True)
+    assert _outputs(project) == first
+
+
+def test_other_seed_gives_other_vectors(project):
+    _params(project, seed=1)
+    stage.main()
+    a = load_vectors(project / "models/word2vec/vectors.kv")
+    _params(project, seed=2)
+    stage.main()
+    b = load_vectors(project / "models/word2vec/vectors.kv")
+    assert a.index_to_key == b.index_to_key
+    assert not np.allclose(a.vectors, b.vectors)
+
+
+def test_read_corpus_normalizes_extra_texts(project):
+    params = _params(project)
+    params["data"]["normalize"] = "lower"
+    (project / "data/extra.txt").write_text("GV-971 ABC\n", encoding="utf-8")
+    texts, counts = read_corpus_texts(params["data"], ["data/extra.txt"])
+    assert texts[-1] == "gv-971 abc" and counts["extra_texts"] == 1
+
+
+def test_segment_corpus_drops_whitespace_tokens():
+    sentences = segment_corpus(["鲁迅 出生于 绍兴", "   "], get_segmenter("jieba"))
+    assert len(sentences) == 1 and "".join(sentences[0]) == "鲁迅出生于绍兴"
+    assert "鲁迅" in sentences[0] and all(w.strip() for w in sentences[0])
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError, match="empty"):
+        train_vectors([], dim=4, window=2, min_count=1, epochs=1, negative=2, seed=0)
+    with pytest.raises(ValueError, match="negative"):
+        train_vectors([["a", "b"]], dim=4, window=2, min_count=1, epochs=1, negative=0, seed=0)
+    with pytest.raises(ValueError, match="min_count"):
+        train_vectors([["a", "b"]], dim=4, window=2, min_count=5, epochs=1, negative=2, seed=0)
+
+
+def test_missing_vectors_file_explains(tmp_path):
+    with pytest.raises(FileNotFoundError, match="word2vec stage"):
+        load_vectors(tmp_path / "vectors.kv")
