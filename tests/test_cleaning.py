@@ -95,8 +95,20 @@ def test_cleaned_file_keeps_lines_and_original_spo_dicts(tmp_path):
     assert rep["examples"]["added"][0]["text"] == "江苏文艺出版社成立于1953年"
     assert rep["examples"]["removed"][0] == {"source": f"{src}:1", "text": text0,
                                              "triple": ["鲁迅自传", "出版社", "江苏文艺出版社"], "votes": 0}
+    assert rep["warnings"] == []
     md = cleaning.summary_markdown(rep)
-    assert "| 成立日期 | 1 | 0 |" in md and text0 in md
+    assert "| 成立日期 | 1 | 0 |" in md and text0 in md and "Warning" not in md
+
+
+def test_mass_removal_is_warned(tmp_path):
+    src = tmp_path / "t.json"
+    _write(src, [{"text": "《鲁迅自传》由江苏文艺出版社出版", "spo_list": [
+        {"subject": "鲁迅自传", "predicate": "出版社", "object": "江苏文艺出版社"}]}])
+    samples, _ = read_dataset(src, LIC, on_error="raise")
+    changes = cleaning.vote([{B}], [[set()], [set()]], 8, 0)
+    rep = cleaning.report(samples, changes, n_models=2, add_min_votes=8, remove_max_votes=0)
+    assert rep["removed"] == 1 and "1 of 1 labelled triples removed" in rep["warnings"][0]
+    assert "**Warning**: 1 of 1" in cleaning.summary_markdown(rep)
 
 
 def test_cleaned_file_is_the_raw_file_line_for_line(tmp_path):

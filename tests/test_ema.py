@@ -136,3 +136,15 @@ def test_works_inside_tf_function_train_step():
     np.testing.assert_allclose(np.asarray(ema_output()), x @ kernel + bias, rtol=1e-5, atol=1e-5)
     for before, var in zip(raw, layer.trainable_variables):
         np.testing.assert_array_equal(var.numpy(), before)
+
+
+def test_accepts_plain_tf_variables():
+    w = tf.Variable([1.0, 2.0])
+    ema = BiasCorrectedEMA([w], 0.5)
+    ema.update()
+    w.assign([3.0, 4.0])
+    ema.update()
+    with ema.applied():
+        expected = [(0.25 * 1 + 0.5 * 3) / 0.75, (0.25 * 2 + 0.5 * 4) / 0.75]
+        np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(w.numpy(), [3.0, 4.0])

@@ -17,6 +17,7 @@ from typing import Sequence
 from .data import Sample, Schema, Triple, _restore_case, assemble_duie, atomic_write
 
 MAX_EXAMPLES = 5
+REMOVED_SHARE_WARNING = 0.5   # more labels removed than this share: warn
 
 
 @dataclass
@@ -177,8 +178,12 @@ def report(samples: Sequence[Sample], changes: Sequence[Change | None], *, n_mod
                 for bucket in (entry["examples"][kind], examples[kind]):
                     if len(bucket) < MAX_EXAMPLES:
                         bucket.append(example)
+    warnings = []
+    if totals["removed"] > REMOVED_SHARE_WARNING * max(totals["triples_before"], 1):
+        warnings.append(f"{totals['removed']} of {totals['triples_before']} labelled triples removed: the cv_raw "
+                        f"models are probably undertrained (cv.epochs); check their held-out F1 in reports/cv_raw")
     return {
-        "enabled": enabled, "models": n_models, "add_min_votes": effective_add_votes(add_min_votes, n_models),
+        "enabled": enabled, "models": n_models, "warnings": warnings, "add_min_votes": effective_add_votes(add_min_votes, n_models),
         "remove_max_votes": remove_max_votes, "sentences": len(samples),
         **{k: totals[k] for k in ("labelled", "unlabelled", "sentences_changed", "triples_before",
                                   "triples_after", "added", "removed")},
@@ -200,6 +205,7 @@ def summary_markdown(rep: dict) -> str:
               f"| triples before | {rep['triples_before']} |", f"| added | {rep['added']} |",
               f"| removed | {rep['removed']} |", f"| triples after | {rep['triples_after']} |",
               f"| sentences changed | {rep['sentences_changed']} |", ""]
+    lines += [f"**Warning**: {w}" for w in rep["warnings"]] + ([""] if rep["warnings"] else [])
     if rep["per_predicate"]:
         lines += ["| predicate | added | removed |", "|---|---|---|"]
         lines += [f"| {p} | {e['added']} | {e['removed']} |" for p, e in rep["per_predicate"].items()]

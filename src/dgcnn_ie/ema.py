@@ -33,16 +33,15 @@ class BiasCorrectedEMA:
         # One float32 decay for the update and its exact float64 value for the
         # correction, so the weights in the shadow sum to exactly 1 - decay^t.
         self._decay = np.float32(decay)
-        self._shadow = [
-            keras.Variable(np.zeros(v.shape, dtype=v.dtype), trainable=False, name="ema_shadow")
-            for v in self.variables
-        ]
-        self._backup = [
-            keras.Variable(np.zeros(v.shape, dtype=v.dtype), trainable=False, name="ema_backup")
-            for v in self.variables
-        ]
+        self._shadow = [self._zeros_like(v, "ema_shadow") for v in self.variables]
+        self._backup = [self._zeros_like(v, "ema_backup") for v in self.variables]
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="ema_step")
         self._applied = False
+
+    @staticmethod
+    def _zeros_like(var, name):
+        dtype = keras.backend.standardize_dtype(var.dtype)  # also takes tf.DType
+        return keras.Variable(np.zeros(tuple(var.shape), dtype=dtype), trainable=False, name=name)
 
     def update(self) -> None:
         """shadow = decay·shadow + (1-decay)·w for every variable; t += 1."""

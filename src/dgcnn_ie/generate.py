@@ -94,7 +94,7 @@ NOISE = {
     "song": ["旋律优美动听", "这首歌曾在各大音乐榜单上名列前茅", "一经推出便广受欢迎", "MV播放量超过{n}万次", "是一首抒情慢歌", "歌词充满了对家乡的思念"],
     "person": ["毕业于{inst}", "曾获{year}度最佳新人奖", "{year}开始从事演艺工作", "现居{city}", "身高{h}cm", "血型为A型", "性格开朗", "爱好摄影和旅行"],
     "company": ["总部位于{city}", "注册资本{n}万元", "主要从事软件开发业务", "员工超过{n}人", "是国家高新技术企业", "业务遍及全国{d}个省份"],
-    "inst": ["位于{city}", "占地面积{n}亩", "现有教职工{n}余人", "是当地历史最悠久的机构之一", "馆藏丰富"],
+    "inst": ["位于{city}", "占地面积{n}亩", "现有职工{n}余人", "是当地历史最悠久的机构之一", "馆藏丰富"],
 }
 
 
@@ -174,18 +174,18 @@ class Factory:
         self.rng = rng
         self.policy = policy
 
-    def _accept(self, name: str, want_held: bool) -> bool:
-        return is_held_out(name) == want_held
-
     def _want_held(self) -> bool:
         return self.policy == "eval" and self.rng.random() < EVAL_HELD_OUT_RATE
 
     def _name(self, make) -> str:
+        """Draw names until one has the wanted held-out status; in dev/test that is
+        only a preference (a small pool may have no held-out name at all)."""
         want = self._want_held()
-        while True:
+        for i in range(10_000):
             name = make()
-            if self._accept(name, want):
+            if is_held_out(name) == want or (self.policy == "eval" and i >= 50):
                 return name
+        raise RuntimeError("no name outside the held-out share in this pool")
 
     # ---- raw names
     def given(self, gender: str) -> str:
@@ -217,12 +217,8 @@ class Factory:
     # ---- entities
     def person(self, gender: str | None = None, surname: str | None = None, relatives: bool = True) -> Person:
         gender = gender or self.rng.choice("mf")
-        want = self._want_held()
-        while True:
-            sur = surname or self.rng.choice(SURNAMES)
-            name = sur + self.given(gender)
-            if self._accept(name, want):
-                break
+        sur = surname or self.rng.choice(SURNAMES)
+        name = self._name(lambda: sur + self.given(gender))
         p = Person(name, sur, gender, self.date(1930, 2005), self._name(self.place),
                    self.rng.choice(COUNTRIES), self.rng.choice(OCCUPATIONS))
         if relatives:
@@ -233,6 +229,8 @@ class Factory:
         return p
 
     def book(self, author: Person, self_titled: bool) -> Book:
+        if self.policy == "train" and all(is_held_out(author.name + x) for x in SELF_TITLED):
+            self_titled = False
         def title():
             if self_titled:
                 return author.name + self.rng.choice(SELF_TITLED)
@@ -269,8 +267,7 @@ class Factory:
 
     def institution(self) -> str:
         def make():
-            pre = self.city() if self.rng.random() < 0.7 else self.rng.choice(PROVINCES)
-            return pre + self.rng.choice(INSTITUTIONS)
+            return self.city() + self.rng.choice(INSTITUTIONS)
         return self._name(make)
 
 
@@ -282,11 +279,14 @@ class World:
         self.persons = [f.person() for _ in range(150)]
         rng = f.rng
         self.books = [f.book(rng.choice(self.persons), rng.random() < 0.4) for _ in range(80)]
-        self.films = [f.film(rng.choice(self.persons), rng.sample(self.persons, rng.randint(1, 4))) for _ in range(60)]
+        self.films = []
+        for _ in range(60):
+            d, actors = rng.choice(self.persons), rng.sample(self.persons, rng.randint(1, 3))
+            self.films.append(f.film(d, [d] + actors[1:] if rng.random() < 0.45 else actors))
         self.songs = []
         for _ in range(80):
             singer, lyr, comp = (rng.choice(self.persons) for _ in range(3))
-            if rng.random() < 0.4:
+            if rng.random() < 0.55:
                 comp = lyr
             self.songs.append(f.song(singer, lyr, comp))
         self.companies = [f.company(rng.choice(self.persons), rng.random() < 0.3) for _ in range(40)]
@@ -332,15 +332,17 @@ class SentenceMaker:
     def any_film(self) -> Film:
         if self.chance(WORLD_RATE):
             return self.rng.choice(self.world.films)
-        return self.f.film(self.any_person(), [self.any_person() for _ in range(self.rng.randint(1, 4))])
+        d = self.any_person()
+        actors = [self.any_person() for _ in range(self.rng.randint(1, 3))]
+        return self.f.film(d, [d] + actors[1:] if self.chance(0.45) else actors)
 
     def any_song(self) -> Song:
         if self.chance(WORLD_RATE):
             return self.rng.choice(self.world.songs)
         singer, lyr = self.any_person(), self.any_person()
         r = self.rng.random()
-        comp = lyr if r < 0.45 else self.any_person()
-        if r < 0.15:
+        comp = lyr if r < 0.6 else self.any_person()
+        if r < 0.2:
             lyr = comp = singer
         return self.f.song(singer, lyr, comp)
 
@@ -366,7 +368,7 @@ class SentenceMaker:
             (f"{B}是{a}创作的{self.rng.choice(BOOK_GENRES)}", "作者"),
             (f"{B}是{a}的代表作", "作者"),
             (f"{B}的作者是{a}", "作者"),
-            (f"{a}所著的{B}于{year}出版", "作者"),
+            (f"{a}所著的{B}", "作者"),
             (f"{B}是网络作家{a}在{self.rng.choice(SITES)}连载的小说", "作者"),
             (f"{B}由{pub}出版", "出版社"),
             (f"{B}是{year}{pub}出版的图书", "出版社"),
@@ -391,8 +393,8 @@ class SentenceMaker:
         for q in rest[:k]:
             clauses.append(self.rng.choice(follows[q]))
             stated.append(q)
-        for _ in range(self.rng.choice([0, 0, 1, 1, 2])):
-            clauses.insert(self.rng.randint(1, len(clauses)), self.noise(noise_kind))
+        for t in self.rng.sample(NOISE[noise_kind] + NOISE["any"], self.rng.choice([0, 0, 1, 1, 2])):
+            clauses.insert(self.rng.randint(1, len(clauses)), self.fill(t))
         s.parts.append("，".join(clauses))
         for q in stated:
             self._state(s, ent, q)
@@ -440,12 +442,22 @@ class SentenceMaker:
         if self.chance(0.2):
             return self.films_sharing(s)
         f = self.any_film()
-        if self.chance(0.3):  # the director also acts: (film, 导演, d) and (film, 主演, d), pattern 4
-            f = Film(f.title, f.director, [f.director] + [a for a in f.actors if a is not f.director][:2], f.kind)
         F, d, kind = self.titled(f.title, 0.05), f.director.name, f.kind
-        acts = self.join([a.name for a in f.actors])
         genre = self.rng.choice(FILM_GENRES)
-        self_directed = f.actors[0] is f.director
+        if f.director in f.actors:  # (film, 导演, d) and (film, 主演, d): pattern 4
+            lead = self.rng.choice([f"{F}是{d}自导自演的{kind}", f"{F}由{d}执导并主演",
+                                    f"{d}自编自导自演的{genre}{kind}{F}", f"{F}是一部由{d}导演并主演的{kind}"])
+            clauses = [lead]
+            others = [a.name for a in f.actors if a is not f.director]
+            if others:
+                clauses.append(self.rng.choice(["{o}等参与主演", "{o}也在片中担任主演", "主演还有{o}"]).format(o=self.join(others)))
+            if self.chance(0.5):
+                clauses.append(self.noise("film"))
+            s.parts.append("，".join(clauses))
+            self._state(s, f, "导演")
+            self._state(s, f, "主演")
+            return s
+        acts = self.join([a.name for a in f.actors])
         leads = [
             (f"{F}是由{d}执导的{genre}{kind}", "导演"),
             (f"{kind}{F}由{d}导演", "导演"),
@@ -453,15 +465,6 @@ class SentenceMaker:
             (f"{acts}主演的{kind}{F}", "主演"),
             (f"{F}是一部由{acts}领衔主演的{kind}", "主演"),
         ]
-        if self_directed and len(f.actors) == 1:
-            leads = [(f"{F}是{d}自导自演的{kind}", "导演"), (f"{F}由{d}执导并主演", "导演"),
-                     (f"{d}自编自导自演的{kind}{F}", "导演")]
-            s.parts.append(self.rng.choice(leads)[0])
-            s.add(f.title, "导演", d)
-            s.add(f.title, "主演", d)
-            if self.chance(0.5):
-                s.parts.append(self.noise("film"))
-            return s
         follows = {
             "导演": [f"由{d}执导", f"导演为{d}", f"{d}担任导演", f"导演：{d}"],
             "主演": [f"{acts}领衔主演", f"{acts}等主演", f"主演：{acts}", f"{acts}参与主演"],
@@ -490,12 +493,13 @@ class SentenceMaker:
             return self.songs_sharing(s)
         g = self.any_song()
         S, singer, lyr, comp, A = self.titled(g.title, 0.05), g.singer.name, g.lyricist.name, g.composer.name, self.titled(g.album, 0.05)
-        if lyr == comp and self.chance(0.7):  # one person writes both: pattern 4
-            words = self.rng.choice(["{p}作词作曲", "{p}包办词曲", "词曲作者均为{p}", "{p}作词、作曲"])
+        if lyr == comp and self.chance(0.8):  # one person writes both: pattern 4
+            t = self.rng.choice(["{S}是一首由{p}作词作曲的歌曲", "{S}由{p}包办词曲", "{S}的词曲作者均为{p}",
+                                 "{S}由{p}作词、作曲", "{S}，{p}作词作曲"])
             if singer == lyr and self.chance(0.5):
-                words = self.rng.choice(["{p}作词作曲并演唱", "{p}自己作词作曲并演唱"])
+                t = self.rng.choice(["{S}是{p}作词作曲并演唱的歌曲", "{S}由{p}自己作词作曲并演唱", "{S}，词曲及演唱：{p}"])
                 s.add(g.title, "歌手", singer)
-            clauses = [f"{S}是一首由{words.format(p=lyr)}的歌曲" if self.chance(0.5) else f"{S}由{words.format(p=lyr)}"]
+            clauses = [t.format(S=S, p=lyr)]
             s.add(g.title, "作词", lyr)
             s.add(g.title, "作曲", comp)
             if self.chance(0.4):
@@ -721,6 +725,7 @@ def atomic_write(path: Path):
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             yield fh
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -305,7 +305,8 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
     # Subject branch.
     features = [h]
     if use_attention:
-        features.append(MaskedSelfAttention(cfg["heads"], cfg["head_size"], name="subject_attention")(h, padding))
+        attention = MaskedSelfAttention(cfg["heads"], cfg["head_size"], name="subject_attention")
+        features.append(attention(h, padding))
     features.append(inputs["subject_prior"])
     s = ApplyMask(name="subject_features")(layers.Concatenate(name="subject_concat")(features), padding)
     s = layers.Conv1D(width, kernel, padding="same", activation="relu", name="subject_conv")(s)
@@ -320,7 +321,8 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
     else:
         points = SpanPoints(2, name="subject_points")(h, span)
         subject_vec = layers.Reshape((2 * width,), name="subject_concat_ends")(points)
-    rel_start, rel_end = RelativePositionIds(cfg["max_len"], name="relative_position_ids")(inputs["chars"], span)
+    relative = RelativePositionIds(cfg["max_len"], name="relative_position_ids")
+    rel_start, rel_end = relative(inputs["chars"], span)
     conditioning = [
         BroadcastToSequence(name="subject_broadcast")(subject_vec, h),
         position_table(rel_start),
@@ -330,7 +332,8 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
     # Object branch.
     features = [h]
     if use_attention:
-        features.append(MaskedSelfAttention(cfg["heads"], cfg["head_size"], name="object_attention")(h, padding))
+        attention = MaskedSelfAttention(cfg["heads"], cfg["head_size"], name="object_attention")
+        features.append(attention(h, padding))
     features += conditioning + [inputs["subject_prior"], inputs["object_prior"]]
     o = ApplyMask(name="object_features")(layers.Concatenate(name="object_concat")(features), padding)
     o = layers.Conv1D(width, kernel, padding="same", activation="relu", name="object_conv")(o)
@@ -363,7 +366,8 @@ def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> di
     lstm_mask = SequenceMask(name="sequence_mask")(inputs["chars"])
     h = _embed(cfg, inputs, vocab_size, padding)
     for i in range(2):
-        h = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name=f"bilstm_{i}")(h, mask=lstm_mask)
+        lstm = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name=f"bilstm_{i}")
+        h = lstm(h, mask=lstm_mask)
         h = ApplyMask(name=f"bilstm_{i}_mask")(h, padding)
 
     s = layers.Concatenate(name="subject_concat")([h, inputs["subject_prior"]])
@@ -372,9 +376,11 @@ def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> di
 
     ends = SpanPoints(2, name="subject_points")(h, inputs["subject_span"])
     subject_vec = layers.Reshape((4 * half,), name="subject_concat_ends")(ends)
-    features = [h, BroadcastToSequence(name="subject_broadcast")(subject_vec, h), inputs["subject_prior"], inputs["object_prior"]]
+    conditioning = BroadcastToSequence(name="subject_broadcast")(subject_vec, h)
+    features = [h, conditioning, inputs["subject_prior"], inputs["object_prior"]]
     o = ApplyMask(name="object_features")(layers.Concatenate(name="object_concat")(features), padding)
-    o = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name="object_bilstm")(o, mask=lstm_mask)
+    lstm = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name="object_bilstm")
+    o = lstm(o, mask=lstm_mask)
     o = ApplyMask(name="object_bilstm_mask")(o, padding)
     o_start = layers.Dense(num_predicates, activation="sigmoid", name="object_start_logit")(o)
     o_end = layers.Dense(num_predicates, activation="sigmoid", name="object_end_logit")(o)
@@ -391,7 +397,9 @@ def build_models(cfg: dict, num_predicates: int, word_dim: int, vocab_size: int)
     if cfg["arch"] not in ARCHS:
         raise ValueError(f"model.arch must be one of {ARCHS}, got {cfg['arch']!r}")
     if cfg["arch"] == "dgcnn" and cfg["subject_encoder"] not in SUBJECT_ENCODERS:
-        raise ValueError(f"model.subject_encoder must be one of {SUBJECT_ENCODERS}, got {cfg['subject_encoder']!r}")
+        raise ValueError(
+            f"model.subject_encoder must be one of {SUBJECT_ENCODERS}, got {cfg['subject_encoder']!r}"
+        )
     inputs = _inputs(num_predicates, word_dim)
     build = _dgcnn if cfg["arch"] == "dgcnn" else _bilstm
     outputs = build(cfg, inputs, num_predicates, vocab_size)
@@ -402,8 +410,12 @@ def split_models(train: keras.Model) -> Models:
     """Subject and object models cut out of a (built or loaded) train model;
     they share its layers, hence its weights."""
     ins, outs = train.input, train.output
-    subject = keras.Model({k: ins[k] for k in SUBJECT_INPUTS}, {k: outs[k] for k in SUBJECT_OUTPUTS}, name="subject")
-    obj = keras.Model({k: ins[k] for k in OBJECT_INPUTS}, {k: outs[k] for k in OBJECT_OUTPUTS}, name="object")
+    subject = keras.Model(
+        {k: ins[k] for k in SUBJECT_INPUTS}, {k: outs[k] for k in SUBJECT_OUTPUTS}, name="subject"
+    )
+    obj = keras.Model(
+        {k: ins[k] for k in OBJECT_INPUTS}, {k: outs[k] for k in OBJECT_OUTPUTS}, name="object"
+    )
     return Models(train=train, subject=subject, object=obj)
 
 

@@ -46,6 +46,8 @@ def main(params_path: str = "params.yaml") -> dict:
     write_metrics(REPORT_PATH, report)
     with atomic_write(SUMMARY_PATH) as f:
         f.write(cleaning.summary_markdown(report))
+    for warning in report["warnings"]:
+        log(f"WARNING: {warning}")
     log(f"clean: +{report['added']} / -{report['removed']} triples in {report['sentences_changed']} sentences "
         f"({len(folds)} models) -> {CLEANED_PATH}")
     return report
