@@ -14,8 +14,9 @@ folds, self-excluded) and that KB for the candidates of augmented texts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 
-from ..data import load_folds, load_params, load_schema, read_dataset, write_predictions
+from ..data import load_folds, load_params, load_schema, write_predictions
 from ..decode import Thresholds
 from ..ensemble import FAMILIES, ROUNDS, history_dir, model_dir, predictions_dir, report_path
 from ..extractor import Extractor
@@ -29,8 +30,7 @@ from .clean import CLEANED_PATH
 from .folds import FOLDS_PATH
 from .prior import OUT_PATH as CANDIDATES_PATH
 from .prior import load_candidates
-
-WORD2VEC_PATH = "models/word2vec/vectors.kv"
+from .train import WORD2VEC_PATH, read_split
 
 
 def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") -> dict:
@@ -41,8 +41,7 @@ def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") 
     cfg_train = {**params["train"], "epochs": int(params["cv"]["epochs"])}
     schema = load_schema(data["schema"], data["format"])
     train_path = data["train"] if round_ == "raw" else CLEANED_PATH
-    samples, read_report = read_dataset(train_path, schema, on_error=data["on_error"], normalize=data["normalize"])
-    log(read_report.summary())
+    samples = read_split({**data, "train": train_path}, "train", schema)
     # the cleaned file is the raw one line for line: same samples, other sources
     assignment = load_folds(FOLDS_PATH, samples if round_ == "raw" else None)
     if fold not in set(assignment):
@@ -57,11 +56,14 @@ def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") 
         train_cands, held_cands = [cands[i] for i in train_idx], [cands[i] for i in held_idx]
         kb = KnowledgeBase.build(train, schema)
 
-    texts = [s.text for s in samples]
-    vocab = CharVocab.build(texts, int(cfg_model["min_char_count"]))
-    with segmenter_from_params(params) as segmenter:
-        words = (WordVectors(WORD2VEC_PATH, segmenter) if cfg_model["use_word_vectors"]
-                 else NoWordVectors(int(params["word2vec"]["dim"])))
+    # the char vocabulary of the train stage: all training texts (this fold's held-out ones are its dev) + dev texts
+    dev_texts = [s.text for s in read_split(data, "dev", schema)] if data.get("dev") else []
+    vocab = CharVocab.build([s.text for s in samples] + dev_texts, int(cfg_model["min_char_count"]))
+    with contextlib.ExitStack() as stack:
+        if cfg_model["use_word_vectors"]:
+            words = WordVectors(WORD2VEC_PATH, stack.enter_context(segmenter_from_params(params)))
+        else:
+            words = NoWordVectors(0)
         encoder = Encoder(vocab, words, schema, int(cfg_model["max_len"]), prior=kb)
         log(f"{round_}/{family} fold {fold}: {len(train)} training, {len(held)} held-out samples")
         result = train_model(train, held, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,

@@ -1,0 +1,73 @@
+"""Predict triples for a data file with a saved extractor (usable outside DVC).
+
+    python -m dgcnn_ie.predict --model models/single --input dev.json --output pred.json \\
+        [--format lic2019|duie2] [--schema all_50_schemas] [--metrics metrics.json] [--batch-size 64]
+
+The output has the input's competition format (each read line with its
+`spo_list` predicted). When every input line is labelled, P/R/F1 are printed
+(JSON on stdout) and written to `--metrics` if given. Lines that cannot be read
+are skipped and counted on stderr (`--strict` makes them an error).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .data import DataError, load_schema, read_dataset, write_predictions
+from .decode import Thresholds
+from .extractor import load_extractor
+from .metrics import score, write_metrics
+from .utils import log
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="saved extractor folder (e.g. models/single)")
+    parser.add_argument("--input", required=True, help="JSON-lines file to predict")
+    parser.add_argument("--output", required=True, help="predictions in the input's competition format")
+    parser.add_argument("--format", choices=("lic2019", "duie2"), help="input format (default: the model's)")
+    parser.add_argument("--schema", help="organiser's schema file; must have the model's predicates")
+    parser.add_argument("--metrics", help="write P/R/F1 JSON here when the input is labelled")
+    parser.add_argument("--batch-size", type=int, help="sentences per batch (default: the model's)")
+    parser.add_argument("--word2vec", help="word vectors (vectors.kv) instead of the path recorded with the model")
+    parser.add_argument("--start-threshold", type=float, help="override the saved start threshold")
+    parser.add_argument("--end-threshold", type=float, help="override the saved end threshold")
+    parser.add_argument("--strict", action="store_true", help="stop at the first unreadable line")
+    args = parser.parse_args(argv)
+
+    extractor = load_extractor(args.model, word2vec_path=args.word2vec)
+    schema = extractor.schema
+    if args.format and args.format != schema.format and not args.schema:
+        parser.error(f"the model was trained on {schema.format} data; give --schema for --format {args.format}")
+    if args.schema:
+        given = load_schema(args.schema, args.format or schema.format)
+        if given.predicates != schema.predicates:
+            missing = sorted(set(schema.predicates) ^ set(given.predicates))[:5]
+            raise DataError(f"{args.schema}:1: predicates differ from the model's (e.g. {', '.join(missing)})")
+        schema = given
+    extractor.thresholds = Thresholds(
+        extractor.thresholds.start if args.start_threshold is None else args.start_threshold,
+        extractor.thresholds.end if args.end_threshold is None else args.end_threshold)
+    samples, report = read_dataset(args.input, schema, on_error="raise" if args.strict else "skip",
+                                   normalize=extractor.normalize)
+    log(report.summary())
+    predictions = extractor.predict(samples, args.batch_size)
+    write_predictions(args.output, samples, predictions, schema)
+    log(f"{len(samples)} sentences, {sum(map(len, predictions))} triples -> {args.output}")
+    if not samples or not all(s.labelled for s in samples):
+        return None
+    metrics = score([set(s.triples) for s in samples], predictions, schema.format)
+    summary = {k: metrics[k] for k in ("precision", "recall", "f1", "tp", "n_pred", "n_gold")}
+    print(json.dumps(summary, ensure_ascii=False))
+    if args.metrics:
+        write_metrics(args.metrics, metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

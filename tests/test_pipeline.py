@@ -1,0 +1,150 @@
+"""The whole DVC pipeline, end to end, on a small slice of the synthetic data with a tiny model.
+
+Runs `dvc repro` in a fresh git + DVC repository holding copies of the project's
+`dvc.yaml`, `params.yaml`, `src/` (the stages' code dependencies) and a slice of
+`data/synthetic/`, with a tiny configuration (2 folds, width 16, 2 conv layers,
+1-2 epochs). Checks the CV expansion, every metrics file, the cleaned training
+file, a valid submission, and that a second `dvc repro` has nothing to do.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dgcnn_ie import submission
+from dgcnn_ie.data import load_schema
+
+TRAIN_LINES, DEV_LINES, TEST_LINES = 240, 40, 40
+TIMEOUT_S = 900
+
+TINY = {
+    "folds": {"k": 2},
+    "cv": {"folds": [0, 1], "families": ["plain", "prior"], "epochs": 2},
+    "word2vec": {"dim": 16, "epochs": 1},
+    "model": {"width": 16, "dilations": [1, 2], "heads": 2, "head_size": 8, "subject_encoder": "concat"},
+    "train": {"epochs": 1, "batch_size": 32},
+    "decode": {"batch_size": 64},
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _head(src: Path, dst: Path, n: int) -> None:
+    with open(src, encoding="utf-8") as f:
+        lines = [line for _, line in zip(range(n), f)]
+    dst.write_text("".join(lines), encoding="utf-8")
+
+
+def _run(args, cwd, env, timeout=TIMEOUT_S) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{out[-6000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A tmp repository after one full `dvc repro`: (path, env, repro output, seconds)."""
+    root = Path(__file__).resolve().parent.parent
+    repo = tmp_path_factory.mktemp("pipeline") / "repo"
+    repo.mkdir()
+    shutil.copy(root / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copytree(root / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    _merge(params, TINY)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    source = params["data"]["source"]
+    src_dir, dst_dir = root / source["dir"], repo / source["dir"]
+    dst_dir.mkdir(parents=True)
+    shutil.copy(src_dir / source["schema"], dst_dir / source["schema"])
+    for key, n in (("train", TRAIN_LINES), ("dev", DEV_LINES), ("test", TEST_LINES)):
+        if source.get(key):
+            _head(src_dir / source[key], dst_dir / source[key], n)
+
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "DVC_SITE_CACHE_DIR": str(repo.parent / "dvc-site-cache"),
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "init", "-q"], repo, env)
+    _run(dvc + ["init", "-q"], repo, env)
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-q", "-m", "pipeline test"], repo, env)
+    started = time.perf_counter()
+    out = _run(dvc + ["repro"], repo, env)
+    seconds = time.perf_counter() - started
+    print(f"\nfirst dvc repro: {seconds:.0f} s")
+    return repo, env, out, seconds
+
+
+@pytest.mark.slow
+def test_cv_stages_expand_over_folds_and_families(pipeline):
+    repo, env, out, _ = pipeline
+    stages = _run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], repo, env).split()
+    expected = ["cv_raw@0", "cv_raw@1", "clean", "cv@plain-0", "cv@plain-1", "cv@prior-0", "cv@prior-1",
+                "ensemble", "submit"]
+    assert set(expected) <= set(stages), stages
+    for name in expected:
+        assert f"Running stage '{name}'" in out, name
+
+
+@pytest.mark.slow
+def test_metrics_and_cleaned_file(pipeline):
+    repo = pipeline[0]
+    for path in ["reports/cv_raw/fold0.json", "reports/cv_raw/fold1.json", "reports/clean/report.json",
+                 *[f"reports/cv/{fam}/fold{f}.json" for fam in ("plain", "prior") for f in (0, 1)]]:
+        doc = json.loads((repo / path).read_text(encoding="utf-8"))
+        assert doc, path
+    fold = json.loads((repo / "reports/cv/prior/fold1.json").read_text(encoding="utf-8"))
+    assert (fold["round"], fold["family"], fold["fold"], fold["epochs"]) == ("clean", "prior", 1, 2)
+    assert 0.0 <= fold["oof"]["f1"] <= 1.0
+    assert (repo / "reports/cv/plain/fold0/history.csv").is_file()
+    metrics = json.loads((repo / "reports/ensemble/metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["oof"]) == {"raw/plain", "clean/plain", "clean/prior", "clean/union"}
+    assert metrics["oof"]["raw/plain"]["sentences"] == TRAIN_LINES
+    assert set(metrics["dev"]) == {"single", "average/plain", "average/prior", "union"}
+    assert metrics["dev"]["union"]["n_gold"] > 0
+    clean = json.loads((repo / "reports/clean/report.json").read_text(encoding="utf-8"))
+    assert clean["models"] == 2 and clean["add_min_votes"] == 2
+    prepared = (repo / "data/prepared/train.json").read_text(encoding="utf-8").splitlines()
+    cleaned = (repo / "data/cleaned/train.json").read_text(encoding="utf-8").splitlines()
+    assert len(cleaned) == len(prepared)
+    assert [json.loads(a)["text"] for a in prepared] == [json.loads(b)["text"] for b in cleaned]
+    assert clean["triples_after"] == sum(len(json.loads(b)["spo_list"]) for b in cleaned)
+    assert (repo / "predictions/ensemble/dev.json").is_file()
+
+
+@pytest.mark.slow
+def test_submission_is_valid(pipeline):
+    repo = pipeline[0]
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    source = params["data"]["source"]
+    test_file = repo / source["dir"] / source["test"]
+    path = repo / f"submission/{params['data']['format']}_submission.json"
+    schema = load_schema(repo / source["dir"] / source["schema"], params["data"]["format"])
+    submission.validate_file(path, test_file, schema)
+    assert len(path.read_text(encoding="utf-8").splitlines()) == TEST_LINES
+
+
+@pytest.mark.slow
+def test_second_repro_runs_nothing(pipeline):
+    repo, env = pipeline[:2]
+    dvc = [sys.executable, "-m", "dvc"]
+    out = _run(dvc + ["repro"], repo, env)
+    assert "Running stage" not in out, out[-3000:]
+    status = _run(dvc + ["status"], repo, env)
+    assert "Data and pipelines are up to date" in status, status
