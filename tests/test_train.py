@@ -1,0 +1,110 @@
+"""The training loop: schedule and plateau rules (fast), a tiny training run and its determinism (slow)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from dgcnn_ie.data import Sample, Triple, load_schema, read_dataset
+from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
+from dgcnn_ie.train import plateau_reached, split_holdout, train_model, warmup_lr
+
+SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+CFG_MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
+             "max_len": 64, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1, "subject_encoder": "bigru",
+             "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
+CFG_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+             "plateau_patience": 8, "plateau_min_epoch": 10, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+             "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5}
+
+
+def test_warmup_is_linear_per_step_then_flat():
+    assert [warmup_lr(s, 4, 1e-3) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert warmup_lr(0, 0, 1e-3) == 1e-3
+
+
+@pytest.mark.parametrize("f1s, expected", [
+    ([0.6] * 10, False),                            # not more than min_epoch (10) epochs yet
+    ([0.1] * 11, True),                             # F1 < 0.5 after epoch 10
+    ([0.6, 0.7, 0.75, 0.8] + [0.75] * 7, False),    # best at epoch 4, 7 epochs without improvement
+    ([0.6, 0.7, 0.75, 0.8] + [0.75] * 8, True),     # ... 8 epochs without improvement: patience 8
+    ([0.6, 0.8] + [0.8] * 9, True),                 # a tie is no improvement (the first maximum counts)
+    ([0.5 + 0.01 * i for i in range(20)], False),   # still improving, F1 >= 0.5
+    ([0.7] * 3 + [0.9] + [0.6] * 7 + [0.4], True),  # last epoch below min_f1
+])
+def test_plateau_rule(f1s, expected):
+    assert plateau_reached(f1s, min_epoch=10, patience=8, min_f1=0.5) is expected
+
+
+def test_plateau_forced_epoch():
+    assert plateau_reached([0.9] * 5, min_epoch=10, patience=8, min_f1=0.5, force_epoch=5)
+    assert not plateau_reached([0.9] * 6, min_epoch=10, patience=8, min_f1=0.5, force_epoch=5)
+
+
+def test_split_holdout_is_seeded_disjoint_and_ordered():
+    items = list(range(95))
+    keep, held = split_holdout(items, seed=3)
+    assert len(held) == 10 and sorted(keep + held) == items and keep == sorted(keep)
+    assert split_holdout(items, seed=3) == (keep, held)
+    assert split_holdout(items, seed=4)[1] != held
+    assert len(split_holdout(items[:3], seed=0)[1]) == 1
+    with pytest.raises(ValueError, match="cannot hold out"):
+        split_holdout(items[:1], seed=0)
+
+
+def _sample(text, triples, labelled=True):
+    return Sample(text=text, triples=triples, labelled=labelled, source=f"x:{len(text)}", raw={})
+
+
+def test_rejects_bad_arguments(tmp_path):
+    schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
+    encoder = Encoder(CharVocab.build(["甲乙"], 1), NoWordVectors(0), schema, 64)
+    train = [_sample("甲的作者是乙", [Triple("甲", "作者", "乙")])]
+    kwargs = dict(schema=schema, cfg_model=CFG_MODEL, encoder=encoder, seed=0, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="no labels"):
+        train_model(train, [_sample("甲乙", [], labelled=False)], cfg_train=CFG_TRAIN, **kwargs)
+    with pytest.raises(ValueError, match="both kb_candidates and dev_candidates"):
+        train_model(train, train, cfg_train=CFG_TRAIN, kb_candidates=[[]], **kwargs)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        train_model(train, train, cfg_train={**CFG_TRAIN, "epochs": 0}, **kwargs)
+
+
+def _tiny_run(out_dir):
+    schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
+    samples, _ = read_dataset(SYNTHETIC / "train.json", schema)
+    samples = samples[:64]
+    encoder = Encoder(CharVocab.build([s.text for s in samples], 1), NoWordVectors(0), schema, CFG_MODEL["max_len"])
+    # no dev set: a seeded 10% of the 64 samples is held out for model selection
+    return train_model(samples, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN, encoder=encoder,
+                       seed=7, out_dir=out_dir, log=lambda msg: None)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    if not (SYNTHETIC / "train.json").is_file():
+        pytest.skip("data/synthetic is absent (python -m dgcnn_ie.generate)")
+    out = tmp_path_factory.mktemp("run")
+    return _tiny_run(out), out
+
+
+@pytest.mark.slow
+def test_training_lowers_the_loss_and_writes_history(tiny_run):
+    result, out = tiny_run
+    losses = [h["loss"] for h in result.history]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert result.heldout and len(result.dev_samples) == 6
+    assert result.history[0]["lr"] == pytest.approx(CFG_TRAIN["lr"])  # warm-up ends with the first epoch
+    assert 1 <= result.best_epoch <= 3 and set(result.best) == {"precision", "recall", "f1"}
+    assert result.device == "CPU" or result.device.startswith("GPU")
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history == result.history
+    csv_lines = (out / "history.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,loss,dev_precision,dev_recall,dev_f1") and len(csv_lines) == 4
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_loss_history(tiny_run, tmp_path):
+    result, _ = tiny_run
+    again = _tiny_run(tmp_path)
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in result.history]
+    assert [h["dev_f1"] for h in again.history] == [h["dev_f1"] for h in result.history]
