@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,10 +57,16 @@ def _run(args, cwd, env, timeout=TIMEOUT_S) -> str:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """A tmp repository after one full `dvc repro`: (path, env, repro output, seconds)."""
+def pipeline():
+    """A tmp repository after one full `dvc repro`: (path, env, repro output).
+
+    Its own temporary folder, not pytest's: pytest sessions started meanwhile prune old basetemps."""
+    with tempfile.TemporaryDirectory(prefix="dgcnn-ie-pipeline-") as tmp:
+        yield _reproduce(Path(tmp) / "repo")
+
+
+def _reproduce(repo: Path):
     root = Path(__file__).resolve().parent.parent
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
     repo.mkdir()
     shutil.copy(root / "dvc.yaml", repo / "dvc.yaml")
     shutil.copytree(root / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -79,6 +86,8 @@ def pipeline(tmp_path_factory):
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):   # set inside git hooks: would aim at another repo
+        env.pop(var, None)
     dvc = [sys.executable, "-m", "dvc"]
     _run(["git", "init", "-q"], repo, env)
     _run(dvc + ["init", "-q"], repo, env)
@@ -86,14 +95,13 @@ def pipeline(tmp_path_factory):
     _run(["git", "commit", "-q", "-m", "pipeline test"], repo, env)
     started = time.perf_counter()
     out = _run(dvc + ["repro"], repo, env)
-    seconds = time.perf_counter() - started
-    print(f"\nfirst dvc repro: {seconds:.0f} s")
-    return repo, env, out, seconds
+    print(f"\nfirst dvc repro: {time.perf_counter() - started:.0f} s")
+    return repo, env, out
 
 
 @pytest.mark.slow
 def test_cv_stages_expand_over_folds_and_families(pipeline):
-    repo, env, out, _ = pipeline
+    repo, env, out = pipeline
     stages = _run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], repo, env).split()
     expected = ["cv_raw@0", "cv_raw@1", "clean", "cv@plain-0", "cv@plain-1", "cv@prior-0", "cv@prior-1",
                 "ensemble", "submit"]
@@ -142,7 +150,7 @@ def test_submission_is_valid(pipeline):
 
 @pytest.mark.slow
 def test_second_repro_runs_nothing(pipeline):
-    repo, env = pipeline[:2]
+    repo, env, _ = pipeline
     dvc = [sys.executable, "-m", "dvc"]
     out = _run(dvc + ["repro"], repo, env)
     assert "Running stage" not in out, out[-3000:]

@@ -155,6 +155,19 @@ def test_align_rejects_foreign_predictions(tmp_path):
 
 def test_unreadable_test_line_raises(tmp_path):
     test = tmp_path / "t.json"
-    test.write_text('{"text": "好"}\n{"text": 1}\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"t.json:2: not a JSON object with a 'text' string"):
+    test.write_text('{"text": "好"}\n[1]\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.json:2: not a JSON object"):
         submission.read_test_lines(test)
+    test.write_text('{"text": "好"}\n{"text": \n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.json:2: malformed JSON"):
+        submission.read_test_lines(test)
+
+
+def test_a_test_line_without_text_is_answered_empty():
+    test = [{"id": 7}, TEST[2]]
+    spo_lists, missing = submission.align(test, [{"text": TEST[2]["text"], "spo_list": []}], "p.json")
+    assert (spo_lists, missing) == ([[], []], 1)
+    lines = submission.build(test, spo_lists, LIC)
+    assert submission.validate(lines, test, LIC, "s") == []
+    lines[0]["spo_list"] = good_lic()[2]["spo_list"]
+    assert submission.validate(lines, test, LIC, "s") == ["s:1: the line has no text, so its spo_list must be empty"]

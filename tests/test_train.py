@@ -12,8 +12,9 @@ SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 CFG_MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
              "max_len": 64, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1, "subject_encoder": "bigru",
              "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
+# plateau after epoch 2 (more than 1 epoch done, F1 < 0.5): epoch 3 restarts from the best weights
 CFG_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
-             "plateau_patience": 8, "plateau_min_epoch": 10, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+             "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
              "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5}
 
 
@@ -90,7 +91,7 @@ def tiny_run(tmp_path_factory):
 def test_training_lowers_the_loss_and_writes_history(tiny_run):
     result, out = tiny_run
     losses = [h["loss"] for h in result.history]
-    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert len(losses) == 3 and losses[1] < losses[0]
     assert result.heldout and len(result.dev_samples) == 6
     assert result.history[0]["lr"] == pytest.approx(CFG_TRAIN["lr"])  # warm-up ends with the first epoch
     assert 1 <= result.best_epoch <= 3 and set(result.best) == {"precision", "recall", "f1"}
@@ -100,6 +101,13 @@ def test_training_lowers_the_loss_and_writes_history(tiny_run):
     assert history == result.history
     csv_lines = (out / "history.csv").read_text().splitlines()
     assert csv_lines[0].startswith("epoch,loss,dev_precision,dev_recall,dev_f1") and len(csv_lines) == 4
+
+
+@pytest.mark.slow
+def test_plateau_reloads_once_and_switches_the_lr(tiny_run):
+    history = tiny_run[0].history
+    assert [h["reloaded"] for h in history] == [False, True, False]
+    assert history[2]["lr"] == pytest.approx(CFG_TRAIN["lr_after_plateau"])
 
 
 @pytest.mark.slow

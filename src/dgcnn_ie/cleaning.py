@@ -35,7 +35,7 @@ def effective_add_votes(add_min_votes: int, n_models: int) -> int:
 
 
 def check_thresholds(add_min_votes: int, remove_max_votes: int, n_models: int) -> None:
-    """Refuse thresholds that would add every prediction's absence or remove every label."""
+    """Refuse thresholds that make no sense for ``n_models`` voters (e.g. removing every label)."""
     if n_models < 1:
         raise ValueError("cleaning needs the predictions of at least one model")
     if not isinstance(add_min_votes, int) or add_min_votes < 1:

@@ -28,7 +28,8 @@ class SubmissionError(ValueError):
 
 
 def read_test_lines(path) -> list[dict]:
-    """The non-blank lines of a test file; each must be a JSON object with a `text` string."""
+    """The non-blank lines of a test file; each must be a JSON object (one without a `text` string
+    is answered with an empty `spo_list`)."""
     lines = []
     with open(path, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
@@ -38,9 +39,8 @@ def read_test_lines(path) -> list[dict]:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}:{number}: malformed JSON ({e.msg}): cannot be answered in a submission") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise DataError(f"{path}:{number}: not a JSON object with a 'text' string: "
-                                f"cannot be answered in a submission")
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{number}: not a JSON object: cannot be answered in a submission")
             lines.append(obj)
     return lines
 
@@ -66,7 +66,9 @@ def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path) -> t
     (no prediction) get ``[]``. Returns (spo lists, number of lines without a prediction)."""
     out, k, missing = [], 0, 0
     for line in test_lines:
-        if k < len(predicted) and isinstance(predicted[k], dict) and predicted[k].get("text") == line["text"]:
+        text = line.get("text")
+        if k < len(predicted) and isinstance(text, str) and isinstance(predicted[k], dict) \
+                and predicted[k].get("text") == text:
             spo_list = predicted[k].get("spo_list")
             if not isinstance(spo_list, list):
                 raise DataError(f"{pred_path}:{k + 1}: 'spo_list' is not a list")
@@ -150,12 +152,16 @@ def validate(lines: Sequence, test_lines: Sequence[dict], schema: Schema, path) 
             errors.append(f"{where}: not a JSON object")
             continue
         text = line.get("text")
-        if text != test["text"]:
+        if text != test.get("text"):
             errors.append(f"{where}: text differs from the test file's line {number}")
             continue
         spo_list = line.get("spo_list")
         if not isinstance(spo_list, list):
             errors.append(f"{where}: 'spo_list' is missing or not a list")
+            continue
+        if not isinstance(text, str):
+            if spo_list:
+                errors.append(f"{where}: the line has no text, so its spo_list must be empty")
             continue
         for k, spo in enumerate(spo_list):
             errors += [f"{where}: spo_list[{k}]: {e}" for e in _spo_errors(spo, text, schema, bases)]

@@ -3,7 +3,7 @@
 A custom ``tf.function`` step (masked BCE, Adam, bias-corrected EMA update) runs
 over ``Encoder.batches``; the learning rate rises linearly over the first
 ``warmup_epochs`` epochs (per step). After every epoch the dev set is decoded
-with the EMA weights applied and scored; the best EMA weights are kept. Once,
+with the EMA weights applied and scored; the best EMA weights are kept (on a tie, the later epoch's). Once,
 when :func:`plateau_reached` says so, the best weights are reloaded and training
 goes on at ``lr_after_plateau`` with a fresh optimiser and a fresh EMA (as the
 reference code does). Without a dev set, a seeded 10% of the training samples is
@@ -216,7 +216,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             pred = extractor.predict(dev_samples, batch_size=int(cfg_decode["batch_size"]),
                                      candidates=dev_candidates)
             scores = score(gold, pred, schema.format)
-            if scores["f1"] > best_f1:
+            if scores["f1"] >= best_f1:  # ties: the later, longer trained weights
                 best_f1, best_epoch = scores["f1"], epoch
                 best_scores = {k: scores[k] for k in ("precision", "recall", "f1")}
                 best_weights = models.train.get_weights()

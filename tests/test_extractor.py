@@ -1,0 +1,138 @@
+"""Extractor on a tiny trained model: save/load, long texts, prior inputs, the predict CLI (slow)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dgcnn_ie.data import Schema, load_schema, read_dataset
+from dgcnn_ie.decode import AveragedModel, Thresholds
+from dgcnn_ie.extractor import Extractor, TextBatch, load_extractor, predict_samples
+from dgcnn_ie.features import CharVocab, Encoder, WordVectors
+from dgcnn_ie.segment import get_segmenter
+from dgcnn_ie.train import train_model
+from dgcnn_ie.word2vec import save_vectors, segment_corpus, train_vectors
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTHETIC = REPO / "data" / "synthetic"
+MAX_LEN = 48
+N_TRAIN = 96
+CFG_MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
+             "max_len": MAX_LEN, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1,
+             "subject_encoder": "concat", "subject_points": 2, "use_word_vectors": True, "use_attention": True,
+             "use_gates": True}
+CFG_TRAIN = {"epochs": 10, "batch_size": 8, "lr": 0.01, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+             "plateau_patience": 8, "plateau_min_epoch": 20, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+             "ema": True, "ema_decay": 0.8, "augment": False}
+LOW = Thresholds(0.05, 0.05)  # low thresholds so the barely trained model outputs some triples
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if not (SYNTHETIC / "train.json").is_file():
+        pytest.skip("data/synthetic is absent (python -m dgcnn_ie.generate)")
+    tmp = tmp_path_factory.mktemp("extractor")
+    schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
+    train = read_dataset(SYNTHETIC / "train.json", schema)[0][:N_TRAIN]
+    dev = read_dataset(SYNTHETIC / "dev.json", schema)[0][:12]
+    segmenter = get_segmenter("jieba")
+    kv = train_vectors(segment_corpus([s.text for s in train + dev], segmenter), dim=8, window=3, min_count=1,
+                       epochs=1, negative=2, seed=0)
+    vectors = save_vectors(kv, tmp / "w2v")
+    encoder = Encoder(CharVocab.build([s.text for s in train + dev], 1), WordVectors(vectors, segmenter), schema,
+                      MAX_LEN)
+    result = train_model(train, dev, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN, encoder=encoder,
+                         seed=1, out_dir=tmp / "history", log=lambda msg: None)
+    extractor = Extractor(result.models, encoder, schema, CFG_MODEL, LOW, word2vec_path=str(vectors), batch_size=4)
+    extractor.save(tmp / "model")
+    return {"tmp": tmp, "schema": schema, "dev": dev, "extractor": extractor, "result": result}
+
+
+def test_saved_folder_contents(trained):
+    folder = trained["tmp"] / "model"
+    assert sorted(p.name for p in folder.iterdir()) == ["char_vocab.json", "config.json", "model.keras", "schema.json"]
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["max_len"] == MAX_LEN and config["thresholds"] == {"start": 0.05, "end": 0.05}
+    assert config["uses_prior"] is False and config["segmenter"] == "jieba" and config["word_dim"] == 8
+    assert Schema.load(folder / "schema.json").predicates == trained["schema"].predicates
+
+
+def test_save_load_gives_identical_probabilities_and_predictions(trained):
+    ex, dev = trained["extractor"], trained["dev"]
+    loaded = load_extractor(trained["tmp"] / "model")
+    batch = TextBatch([s.text for s in dev])
+    for a, b in zip(ex.subject_probs(batch), loaded.subject_probs(batch)):
+        np.testing.assert_array_equal(a, b)
+    rows, spans = np.array([0, 3, 3]), np.array([[0, 2], [1, 1], [2, 9]])
+    for a, b in zip(ex.object_probs(batch, rows, spans), loaded.object_probs(batch, rows, spans)):
+        np.testing.assert_array_equal(a, b)
+    predictions = ex.predict(dev, show_progress=False)
+    assert loaded.predict(dev, show_progress=False) == predictions
+    assert any(predictions), "with low thresholds the model should output something"
+    # a family of identical members averages to the same predictions
+    averaged = predict_samples(AveragedModel([ex, loaded]), dev, ex.schema, thresholds=LOW, batch_size=5,
+                               show_progress=False)
+    assert averaged == predictions
+
+
+def test_long_and_odd_texts_predict_without_crashing(trained):
+    ex = trained["extractor"]
+    long_text = trained["dev"][0].text * 10
+    texts = [long_text, "a", "𠀀𠀁" * 40, "《" * 600]
+    predictions = ex.predict(texts, batch_size=2, show_progress=False)
+    assert len(predictions) == 4
+    for text, triples in zip(texts, predictions):
+        for t in triples:
+            assert t.subject in text[:MAX_LEN] and t.object in text[:MAX_LEN]
+
+
+def test_prior_model_needs_candidates(trained):
+    ex = trained["extractor"]
+    with_prior = Extractor(ex.models, ex.encoder, ex.schema, CFG_MODEL, LOW, uses_prior=True)
+    dev = trained["dev"][:3]
+    with pytest.raises(ValueError, match="trained with prior features"):
+        with_prior.predict(dev, show_progress=False)
+    # no candidates at all: the same inputs as a model without prior
+    assert with_prior.predict(dev, candidates=[[], [], []], show_progress=False) == \
+        ex.predict(dev, show_progress=False)
+
+
+def _cli(*args):
+    env = {**os.environ, "CI": "1"}
+    return subprocess.run([sys.executable, "-m", "dgcnn_ie.predict", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=300)
+
+
+def test_predict_cli_writes_competition_format_and_metrics(trained, tmp_path):
+    dev = trained["dev"]
+    source = tmp_path / "in.json"
+    source.write_text("".join(json.dumps(s.raw, ensure_ascii=False) + "\n" for s in dev) + "not json\n",
+                      encoding="utf-8")
+    out, metrics = tmp_path / "pred.json", tmp_path / "metrics.json"
+    run = _cli("--model", trained["tmp"] / "model", "--input", source, "--output", out, "--metrics", metrics,
+               "--batch-size", 5, "--schema", SYNTHETIC / "schema.json")
+    assert run.returncode == 0, run.stderr
+    assert "malformed_json=1" in run.stderr
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["text"] for line in lines] == [s.text for s in dev]
+    predicates = set(trained["schema"].predicates)
+    for line in lines:
+        for spo in line["spo_list"]:
+            assert set(spo) == {"subject", "predicate", "object", "subject_type", "object_type"}
+            assert spo["predicate"] in predicates
+            assert spo["subject"] in line["text"] and spo["object"] in line["text"]
+    expected = trained["extractor"].predict(dev, show_progress=False)
+    assert [len(line["spo_list"]) for line in lines] == [len(p) for p in expected]
+    printed = json.loads(run.stdout.strip().splitlines()[-1])
+    written = json.loads(metrics.read_text())
+    assert written["f1"] == pytest.approx(printed["f1"], abs=1e-6) and "per_predicate" in written
+
+
+def test_predict_cli_reports_a_missing_model(tmp_path):
+    run = _cli("--model", tmp_path / "nothing", "--input", tmp_path / "in.json", "--output", tmp_path / "out.json")
+    assert run.returncode == 1 and "not a saved extractor" in run.stderr
