@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import DataError, load_params, load_schema, read_dataset, write_predictions
+from ..data import DataError, load_params, load_schema, write_predictions
 from ..decode import Thresholds
 from ..extractor import load_extractor
 from ..metrics import score, write_metrics
 from ..utils import log
+from .train import read_split
 
 MODEL_DIR = "models/single"
 METRICS_PATH = "reports/evaluate/metrics.json"
 PREDICTIONS_PATH = "predictions/test.json"
-
-
-def read_split(data: dict, key: str, schema):
-    samples, report = read_dataset(data[key], schema, on_error=data.get("on_error", "skip"),
-                                   normalize=data.get("normalize", "none"))
-    log(report.summary())
-    return samples
 
 
 def main(params_path: str = "params.yaml") -> dict:
