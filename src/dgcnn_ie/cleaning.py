@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .data import Sample, Schema, Triple, _restore_case, assemble_duie, atomic_write
+from .data import Sample, Schema, Triple, restore_case, assemble_duie, atomic_write
 
 MAX_EXAMPLES = 5
 REMOVED_SHARE_WARNING = 0.5   # more labels removed than this share: warn
@@ -86,15 +86,15 @@ def apply(gold: set[Triple], change: Change, fmt: str) -> set[Triple]:
 
 def _spo_dict(t: Triple, sample: Sample, schema: Schema) -> dict:
     s_type, o_type = schema.types(t.predicate)
-    return {"subject": _restore_case(t.subject, sample), "predicate": t.predicate,
-            "object": _restore_case(t.object, sample), "subject_type": s_type, "object_type": o_type}
+    return {"subject": restore_case(t.subject, sample), "predicate": t.predicate,
+            "object": restore_case(t.object, sample), "subject_type": s_type, "object_type": o_type}
 
 
 def _duie_dict(spo: dict, sample: Sample, schema: Schema) -> dict:
     p = spo["predicate"]
-    obj = {k: _restore_case(v, sample) for k, v in spo["object"].items()}
+    obj = {k: restore_case(v, sample) for k, v in spo["object"].items()}
     o_type = {k: schema.types(p if k == "@value" else f"{p}_{k}")[1] for k in obj}
-    return {"subject": _restore_case(spo["subject"], sample), "predicate": p, "object": obj,
+    return {"subject": restore_case(spo["subject"], sample), "predicate": p, "object": obj,
             "subject_type": schema.types(p)[0], "object_type": o_type}
 
 

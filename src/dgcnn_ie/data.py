@@ -213,7 +213,7 @@ def load_schema(path, fmt: str) -> Schema:
     return Schema(fmt, dict(types), {p: tuple(s) for p, s in slots.items()})
 
 
-def _fold(s: str) -> str:
+def casefold_text(s: str) -> str:
     """Lower-case character by character, keeping length so spans in the folded text index the original."""
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in s)
 
@@ -233,7 +233,7 @@ def _find(text: str, span_text: str) -> tuple[list[tuple[int, int]], bool]:
     spans = _occurrences(text, span_text)
     if spans:
         return spans, True
-    return _occurrences(_fold(text), _fold(span_text)), False
+    return _occurrences(casefold_text(text), casefold_text(span_text)), False
 
 
 def find_spans(text: str, span_text: str) -> list[tuple[int, int]]:
@@ -292,7 +292,7 @@ def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str
             bad(report.skipped, "bad_spo_list", where, f"'spo_list' is {type(spo_list).__name__}, not a list")
             continue
         if normalize == "lower":
-            text = _fold(text)
+            text = casefold_text(text)
         triples = _read_triples(spo_list, text, schema, normalize, where, report, bad)
         samples.append(Sample(text=text, triples=triples, labelled=labelled, source=where, raw=obj))
         report.samples += 1
@@ -327,8 +327,8 @@ def _read_triples(spo_list, text, schema, normalize, where, report, bad) -> list
             bad(report.triples_skipped, "bad_field_type", where, f"{at} subject, predicate and objects must be strings")
             continue
         if normalize == "lower":
-            s = _fold(s)
-            flat = [(fp, _fold(v)) for fp, v in flat]
+            s = casefold_text(s)
+            flat = [(fp, casefold_text(v)) for fp, v in flat]
         if not s or not all(v for _, v in flat):
             bad(report.triples_skipped, "empty_span", where, f"{at} has an empty subject or object")
             continue
@@ -389,7 +389,7 @@ def assemble_duie(triples) -> list[dict]:
     return out
 
 
-def _restore_case(s: str, sample: Sample) -> str:
+def restore_case(s: str, sample: Sample) -> str:
     """Map a string predicted on the normalised text back to the original text's spelling."""
     original = sample.raw.get("text", "")
     if s in original or len(original) != len(sample.text):
@@ -407,7 +407,7 @@ def write_predictions(path, samples: list[Sample], predictions: list[set[Triple]
             for t in pred:
                 if t.predicate not in schema:
                     raise ValueError(f"{sample.source}: predicted predicate {t.predicate!r} is not in the schema")
-            pred = {Triple(_restore_case(t.subject, sample), t.predicate, _restore_case(t.object, sample))
+            pred = {Triple(restore_case(t.subject, sample), t.predicate, restore_case(t.object, sample))
                     for t in pred}
             if schema.format == "lic2019":
                 spo_list = [{"subject": t.subject, "predicate": t.predicate, "object": t.object,

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from typing import Sequence
 
 from .data import Sample, Triple, atomic_write
-from .metrics import _prf
+from .metrics import prf
 
 KINDS = ("predicate", "object", "subject", "unmatched")
 
@@ -53,7 +53,7 @@ def analyse(samples: Sequence[Sample], predictions: Sequence[set[Triple]], top: 
                      "related": [[o.subject, o.predicate, o.object] for o in related]})
     predicates = []
     for name, c in counts.items():
-        p, r, f = _prf(c["tp"], c["tp"] + c["spurious"], c["tp"] + c["missed"])
+        p, r, f = prf(c["tp"], c["tp"] + c["spurious"], c["tp"] + c["missed"])
         entry = {"predicate": name, "support": c["tp"] + c["missed"], "tp": c["tp"], "missed": c["missed"],
                  "spurious": c["spurious"], "precision": p, "recall": r, "f1": f}
         for side in ("missed", "spurious"):
@@ -64,7 +64,7 @@ def analyse(samples: Sequence[Sample], predictions: Sequence[set[Triple]], top: 
         predicates.append(entry)
     predicates.sort(key=lambda e: (-(e["missed"] + e["spurious"]), e["predicate"]))
     totals = {k: sum(e[k] for e in predicates) for k in ("tp", "missed", "spurious")}
-    p, r, f = _prf(totals["tp"], totals["tp"] + totals["spurious"], totals["tp"] + totals["missed"])
+    p, r, f = prf(totals["tp"], totals["tp"] + totals["spurious"], totals["tp"] + totals["missed"])
     return {"sentences": len(samples), **totals, "precision": p, "recall": r, "f1": f,
             "top": top, "examples": examples, "predicates": predicates}
 

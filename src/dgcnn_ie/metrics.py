@@ -17,7 +17,8 @@ def _items(triples, fmt: str) -> set[tuple]:
     return {(spo["subject"], spo["predicate"], frozenset(spo["object"].items())) for spo in assemble_duie(triples)}
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    """(precision, recall, F1) from true positives, predicted and gold counts; 0 where undefined."""
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
@@ -39,10 +40,10 @@ def score(gold: list[set], pred: list[set], fmt: str) -> dict:
             n_pred[item[1]] += 1
         for item in g & p:
             tp[item[1]] += 1
-    precision, recall, f1 = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    precision, recall, f1 = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
     per_predicate = {}
     for name in sorted(set(n_gold) | set(n_pred)):
-        p_, r_, f_ = _prf(tp[name], n_pred[name], n_gold[name])
+        p_, r_, f_ = prf(tp[name], n_pred[name], n_gold[name])
         per_predicate[name] = {"precision": p_, "recall": r_, "f1": f_, "support": n_gold[name]}
     return {"precision": precision, "recall": recall, "f1": f1, "tp": sum(tp.values()),
             "n_pred": sum(n_pred.values()), "n_gold": sum(n_gold.values()), "per_predicate": per_predicate}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gensim.models import KeyedVectors, Word2Vec
 
-from .data import _fold, load_schema, read_dataset
+from .data import casefold_text, load_schema, read_dataset
 from .segment import Segmenter
 
 VECTORS_FILE = "vectors.kv"
@@ -52,7 +52,7 @@ def read_corpus_texts(data: dict, extra_texts: Iterable[str] = ()) -> tuple[list
                 if not line:
                     counts["extra_blank_lines"] += 1
                     continue
-                texts.append(_fold(line) if normalize == "lower" else line)
+                texts.append(casefold_text(line) if normalize == "lower" else line)
                 counts["extra_texts"] += 1
     return texts, counts
 
