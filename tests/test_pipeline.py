@@ -70,6 +70,7 @@ def _reproduce(repo: Path):
     repo.mkdir()
     shutil.copy(root / "dvc.yaml", repo / "dvc.yaml")
     shutil.copytree(root / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(root / "data/extra", repo / "data/extra")
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     _merge(params, TINY)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")

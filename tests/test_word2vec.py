@@ -11,7 +11,7 @@ import yaml
 
 from dgcnn_ie.segment import get_segmenter
 from dgcnn_ie.stages import word2vec as stage
-from dgcnn_ie.word2vec import load_vectors, read_corpus_texts, segment_corpus, train_vectors
+from dgcnn_ie.word2vec import extra_text_files, load_vectors, read_corpus_texts, segment_corpus, train_vectors
 
 SCHEMA = [{"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
           {"subject_type": "人物", "predicate": "出生地", "object_type": "地点"}]
@@ -34,7 +34,8 @@ def _write_corpus(root):
     with open(root / "data/test.json", "w", encoding="utf-8") as f:
         for p in PEOPLE:
             f.write(json.dumps({"text": f"《呐喊》的作者是{p}"}, ensure_ascii=False) + "\n")
-    (root / "data/extra.txt").write_text("鲁迅和老舍都是作家\n\n巴金出生于成都\n", encoding="utf-8")
+    (root / "data/extra").mkdir()
+    (root / "data/extra/news.txt").write_text("鲁迅和老舍都是作家\n\n巴金出生于成都\n", encoding="utf-8")
 
 
 def _params(root, name="params.yaml", seed=42, **w2v):
@@ -43,7 +44,7 @@ def _params(root, name="params.yaml", seed=42, **w2v):
                        "test": "data/test.json", "normalize": "none", "on_error": "skip"},
               "segment": {"backend": "jieba", "cache": ".cache/segment.sqlite"},
               "word2vec": {"dim": 8, "window": 3, "min_count": 1, "epochs": 3, "negative": 3,
-                           "extra_texts": ["data/extra.txt"], **w2v}}
+                           "extra_dir": "data/extra", **w2v}}
     (root / name).write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     return params
 
@@ -103,6 +104,19 @@ def test_read_corpus_normalizes_extra_texts(project):
     (project / "data/extra.txt").write_text("GV-971 ABC\n", encoding="utf-8")
     texts, counts = read_corpus_texts(params["data"], ["data/extra.txt"])
     assert texts[-1] == "gv-971 abc" and counts["extra_texts"] == 1
+
+
+def test_extra_text_files_sorted_recursive_txt_only(tmp_path):
+    (tmp_path / "b.txt").write_text("x\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/a.txt").write_text("y\n", encoding="utf-8")
+    (tmp_path / "README.md").write_text("not corpus\n", encoding="utf-8")
+    assert [p.relative_to(tmp_path).as_posix() for p in extra_text_files(tmp_path)] == ["b.txt", "sub/a.txt"]
+
+
+def test_extra_text_files_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="word2vec.extra_dir: .*nowhere is not a folder"):
+        extra_text_files(tmp_path / "nowhere")
 
 
 def test_segment_corpus_drops_whitespace_tokens():

@@ -57,6 +57,18 @@ def read_corpus_texts(data: dict, extra_texts: Iterable[str] = ()) -> tuple[list
     return texts, counts
 
 
+def extra_text_files(folder: str | Path) -> list[Path]:
+    """The ``*.txt`` files under ``folder`` (recursively, sorted): the unlabelled extra corpus.
+
+    A folder rather than a list of files so that DVC can track it as one dependency:
+    adding a file re-runs the word2vec stage."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"word2vec.extra_dir: {folder} is not a folder (create it, or point the "
+                                "parameter at a folder of *.txt files with one sentence a line)")
+    return sorted(p for p in folder.rglob("*.txt") if p.is_file())
+
+
 def segment_corpus(texts: Iterable[str], segmenter: Segmenter) -> list[list[str]]:
     """Word lists for word2vec: whitespace tokens removed, sentences left empty dropped."""
     sentences = []

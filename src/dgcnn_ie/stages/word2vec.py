@@ -12,7 +12,7 @@ import json
 from ..data import atomic_write, load_params
 from ..segment import segmenter_from_params
 from ..utils import log
-from ..word2vec import read_corpus_texts, save_vectors, segment_corpus, train_vectors
+from ..word2vec import extra_text_files, read_corpus_texts, save_vectors, segment_corpus, train_vectors
 
 OUT_DIR = "models/word2vec"
 STATS = "reports/word2vec/stats.json"
@@ -22,7 +22,7 @@ def main(params_path: str = "params.yaml") -> dict:
     """Run the stage with the parameters at ``params_path``; returns the stats written."""
     params = load_params(params_path)
     cfg = params["word2vec"]
-    texts, counts = read_corpus_texts(params["data"], cfg.get("extra_texts") or [])
+    texts, counts = read_corpus_texts(params["data"], extra_text_files(cfg["extra_dir"]))
     with segmenter_from_params(params) as segmenter:
         sentences = segment_corpus(texts, segmenter)
     kv = train_vectors(sentences, dim=int(cfg["dim"]), window=int(cfg["window"]),
