@@ -91,7 +91,8 @@ def device_name() -> str:
     return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
 
 
-def _specs(encoder: Encoder) -> tuple[dict, dict]:
+def train_specs(encoder: Encoder) -> tuple[dict, dict]:
+    """``(inputs, targets)`` TensorSpecs of ``encoder.batches`` (batch and length dims free)."""
     c, dw = encoder.num_predicates, encoder.word_vectors.dim
     inputs = {"chars": tf.TensorSpec([None, None], tf.int32),
               "words": tf.TensorSpec([None, None, dw], tf.float32),
@@ -105,7 +106,7 @@ def _specs(encoder: Encoder) -> tuple[dict, dict]:
     return inputs, targets
 
 
-def _make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
+def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
     """One compiled optimisation step ``(inputs, targets, lr) -> loss``; shapes vary freely."""
     variables = models.train.trainable_variables
 
@@ -124,12 +125,13 @@ def _make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
     return step
 
 
-def _fresh_state(models: Models, lr: float, cfg_train: dict, specs):
+def fresh_state(models: Models, lr: float, cfg_train: dict, specs):
+    """A new Adam optimiser, EMA (``train.ema``, ``train.ema_decay``) and compiled :func:`make_step`."""
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(models.train.trainable_variables)
     ema = (BiasCorrectedEMA(models.train.trainable_variables, float(cfg_train["ema_decay"]))
            if cfg_train.get("ema", True) else None)
-    return optimizer, ema, _make_step(models, optimizer, ema, specs)
+    return optimizer, ema, make_step(models, optimizer, ema, specs)
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
@@ -184,11 +186,11 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     thresholds = Thresholds.from_params(cfg_decode)
     models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
     extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
-    specs = _specs(encoder)
+    specs = train_specs(encoder)
     base_lr, batch_size = float(cfg_train["lr"]), int(cfg_train["batch_size"])
     steps_per_epoch = math.ceil(len(train_samples) / batch_size)
     warmup_steps = int(round(float(cfg_train["warmup_epochs"]) * steps_per_epoch))
-    optimizer, ema, step = _fresh_state(models, base_lr, cfg_train, specs)
+    optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs)
     log(f"training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
         f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
 
@@ -234,7 +236,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                 patience=int(cfg_train["plateau_patience"]), min_f1=float(cfg_train.get("plateau_min_f1", 0.5)),
                 force_epoch=int(cfg_train.get("plateau_force_epoch", 0))):
             models.train.set_weights(best_weights)
-            optimizer, ema, step = _fresh_state(models, float(cfg_train["lr_after_plateau"]), cfg_train, specs)
+            optimizer, ema, step = fresh_state(models, float(cfg_train["lr_after_plateau"]), cfg_train, specs)
             after_plateau, row["reloaded"] = True, True
             log(f"plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
                 f"lr {cfg_train['lr_after_plateau']}")

@@ -1,0 +1,508 @@
+#!/usr/bin/env python
+"""Training and inference throughput, and peak memory, of the real code paths.
+
+    python scripts/benchmark.py                                    # synthetic data, params.yaml as is
+    python scripts/benchmark.py --steps 50 --infer-sentences 512 \\
+        --word-vectors models/word2vec/vectors.kv --json reports/benchmark.json
+    python scripts/benchmark.py --data ../shared/data/duie2/duie_train.json --format duie2 \\
+        --schema ../shared/data/duie2/duie_schema.json --sentences 5000
+    python scripts/benchmark.py --set model.width=64 --set train.batch_size=64
+
+Training: the model of the ``model`` section of params.yaml (``--set`` overrides any
+key), batches from ``Encoder.batches`` (shuffled, length-bucketed, augmented as
+``train.augment`` says, padded per batch) and the compiled step of
+``dgcnn_ie.train.fresh_state`` (masked BCE, Adam, EMA update). ``--warmup`` untimed
+steps (the first one traces the ``tf.function``) come before the ``--steps`` timed
+ones; a timed step is making the batch (``next()`` on the batch iterator) plus the
+step up to its loss as a Python float, as in ``train_model``.
+
+Inference: ``Extractor.predict`` (subject pass, then one object pass over every
+decoded subject of the batch) on the first ``--infer-sentences`` sentences in
+``decode.batch_size`` batches, after an untimed warm-up on other texts that traces
+both the subject and the object functions. By default the model is the one just
+benchmarked (barely trained, so it decodes an arbitrary number of subjects: compare
+``object rows per sentence`` with the gold subjects per sentence); ``--extractor DIR``
+times a saved, trained extractor instead.
+
+Word segmentation is part of encoding (``WordVectors.char_aligned``): with
+``--segmentation realistic`` (default) the training sentences are segmented before
+timing, as in every epoch after the first (augmented texts are segmented afresh
+every time, as in training), and the inference sentences are not (new text, as in
+prediction); ``warm`` and ``cold`` segment all or none of them beforehand. The
+report counts, for the timed parts, how many texts came from the word-row memo,
+from the segmenter's caches (``--segment-cache``: an on-disk one) and how many the
+segmenter cut.
+
+Without ``--word-vectors`` the word vectors are random (``word2vec.dim`` wide, over
+the words of the benchmark sentences), saved to a temporary folder and loaded with
+the real ``WordVectors``: the values change nothing in the cost.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO_ROOT / "data" / "synthetic" / "train.json"
+DEFAULT_SCHEMA = REPO_ROOT / "data" / "synthetic" / "schema.json"
+DEFAULT_PARAMS = REPO_ROOT / "params.yaml"
+MODES = ("realistic", "warm", "cold")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (default: the repository's params.yaml)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a params key, e.g. model.width=64 (VALUE is YAML); repeatable")
+    ap.add_argument("--data", default=None, help=f"LIC2019 / DuIE 2.0 data file (default: {DEFAULT_DATA})")
+    ap.add_argument("--schema", default=None, help=f"its schema file (default with the default data: {DEFAULT_SCHEMA})")
+    ap.add_argument("--format", default=None, choices=("lic2019", "duie2"), help="data format (default: data.format)")
+    ap.add_argument("--sentences", type=int, default=0, help="use the first N labelled sentences (default: all)")
+    ap.add_argument("--batch-size", type=int, default=0, help="training batch size (default: train.batch_size)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed training steps first (>= 1: the trace)")
+    ap.add_argument("--steps", type=int, default=20, help="timed training steps")
+    ap.add_argument("--infer-sentences", type=int, default=256, help="sentences decoded in the timed inference")
+    ap.add_argument("--infer-batch-size", type=int, default=0, help="decode batch size (default: decode.batch_size)")
+    ap.add_argument("--extractor", default=None, help="time inference with this saved extractor instead")
+    ap.add_argument("--word-vectors", default=None, help="saved KeyedVectors (e.g. models/word2vec/vectors.kv); "
+                    "default: random vectors of word2vec.dim")
+    ap.add_argument("--segmentation", default="realistic", choices=MODES,
+                    help="what is segmented before timing (see the module doc)")
+    ap.add_argument("--segment-cache", default=None, metavar="PATH",
+                    help="on-disk segmentation cache for the benchmark's segmenters (e.g. the pipeline's "
+                    ".cache/segment.sqlite; new texts are added to it); default: none")
+    ap.add_argument("--intra-op", type=int, default=None, help="set TF intra-op threads (default: TF's choice)")
+    ap.add_argument("--inter-op", type=int, default=None, help="set TF inter-op threads (default: TF's choice)")
+    ap.add_argument("--seed", type=int, default=None, help="seed (default: params seed)")
+    ap.add_argument("--json", default=None, metavar="OUT", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    if args.warmup < 1:
+        ap.error("--warmup must be >= 1: the first step traces the tf.function and must not be timed")
+    for name in ("steps", "infer_sentences"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    for name in ("sentences", "batch_size", "infer_batch_size"):
+        if getattr(args, name) < 0:
+            ap.error(f"--{name.replace('_', '-')} must be >= 0")
+    if args.data is not None and args.schema is None:
+        ap.error("--data needs --schema")
+    return args
+
+
+def apply_overrides(params: dict, sets: list[str]) -> dict:
+    """A copy of ``params`` with each ``"a.b=VALUE"`` applied; the key must exist (typo guard)."""
+    params = copy.deepcopy(params)
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ValueError(f"--set {item!r}: params has no section {part!r}")
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"--set {item!r}: params has no key {key!r}")
+        node[leaf] = yaml.safe_load(raw)
+    return params
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+class GpuPeak:
+    """TF's peak memory on GPU:0 since the last ``reset()``; None without a GPU."""
+
+    def __init__(self, tf):
+        self.tf = tf
+        self.device = "GPU:0" if tf.config.list_physical_devices("GPU") else None
+
+    def reset(self) -> None:
+        if self.device:
+            self.tf.config.experimental.reset_memory_stats(self.device)
+
+    def peak_mib(self) -> float | None:
+        if not self.device:
+            return None
+        return self.tf.config.experimental.get_memory_info(self.device)["peak"] / 2**20
+
+
+def random_vectors(texts: list[str], dim: int, backend: str, seed: int, out_dir: Path) -> tuple[Path, int]:
+    """Random vectors for the words of ``texts`` (segmented by a throw-away segmenter), saved as word2vec does."""
+    from gensim.models import KeyedVectors
+
+    from dgcnn_ie.segment import get_segmenter
+    from dgcnn_ie.word2vec import save_vectors
+
+    with get_segmenter(backend) as segmenter:
+        words = sorted({w for ws in segmenter.cut_many(texts, remember=False) for w in ws if not w.isspace()})
+    kv = KeyedVectors(dim)
+    kv.add_vectors(words, np.random.default_rng(seed).normal(0.0, 0.1, (len(words), dim)).astype(np.float32))
+    return save_vectors(kv, out_dir), len(words)
+
+
+class SegmentationCounter:
+    """How the texts encoded between ``start()`` and ``stop(n)`` got their word rows."""
+
+    def __init__(self, segmenter):
+        self.segmenter = segmenter
+
+    def start(self) -> None:
+        s = self.segmenter
+        self._hits, self._misses = (s.hits, s.misses) if s else (0, 0)
+
+    def stop(self, texts: int) -> dict:
+        if self.segmenter is None:
+            return {"texts": texts, "word_vectors": False}
+        cut = self.segmenter.misses - self._misses
+        cached = self.segmenter.hits - self._hits
+        return {"texts": texts, "from_memo": texts - cut - cached, "from_segmenter_cache": cached,
+                "segmented": cut}
+
+
+def _rate(n: float, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter) -> dict:
+    from dgcnn_ie.train import fresh_state, train_specs, warmup_lr
+
+    cfg_train, cfg_model = params["train"], params["model"]
+    batch_size = args.batch_size or int(cfg_train["batch_size"])
+    seed = args.seed if args.seed is not None else int(params["seed"])
+    augment, augment_rate = bool(cfg_train.get("augment", False)), float(cfg_train.get("augment_rate", 0.5))
+    max_len = int(cfg_model["max_len"])
+
+    pre = None
+    if args.segmentation in ("realistic", "warm") and counter.segmenter is not None:
+        t0 = time.perf_counter()
+        counter.start()
+        for s in samples:   # what the first epoch does; later epochs find these rows in the memo
+            encoder.word_vectors.char_aligned(s.text[:max_len])
+        pre = {"seconds": time.perf_counter() - t0, **counter.stop(len(samples))}
+        pre["texts_per_s"] = _rate(len(samples), pre["seconds"])
+
+    def batches():
+        for epoch in itertools.count(1):
+            yield from encoder.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                       augment=augment, augment_rate=augment_rate)
+
+    base_lr = float(cfg_train["lr"])
+    steps_per_epoch = -(-len(samples) // batch_size)
+    warmup_lr_steps = int(round(float(cfg_train["warmup_epochs"]) * steps_per_epoch))
+    _, _, step = fresh_state(models, base_lr, cfg_train, train_specs(encoder))
+    it = batches()
+    global_step = 0
+
+    def run(n: int) -> dict:
+        nonlocal global_step
+        batch_s = step_s = 0.0
+        sentences = padded = cells = 0
+        losses = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            inputs, targets = next(it)
+            t1 = time.perf_counter()
+            lr = tf.constant(warmup_lr(global_step, warmup_lr_steps, base_lr), tf.float32)
+            losses.append(float(step(inputs, targets, lr)))
+            t2 = time.perf_counter()
+            global_step += 1
+            batch_s, step_s = batch_s + (t1 - t0), step_s + (t2 - t1)
+            sentences += inputs["chars"].shape[0]
+            padded += inputs["chars"].shape[1]
+            cells += inputs["chars"].size
+        return {"steps": n, "sentences": sentences, "batch_seconds": batch_s, "step_seconds": step_s,
+                "seconds": batch_s + step_s, "mean_padded_len": padded / n, "padded_chars": cells,
+                "losses": losses}
+
+    gpu.reset()
+    warm = run(args.warmup)
+    counter.start()
+    timed = run(args.steps)
+    segmentation = counter.stop(timed["sentences"])
+    if not all(np.isfinite(timed["losses"])):
+        raise RuntimeError(f"non-finite training loss in the timed steps: {timed['losses']}")
+    return {
+        "batch_size": batch_size, "augment": augment, "augment_rate": augment_rate,
+        "warmup_steps": args.warmup, "warmup_seconds": warm["seconds"],
+        "steps": timed["steps"], "sentences": timed["sentences"], "seconds": timed["seconds"],
+        "steps_per_s": _rate(timed["steps"], timed["seconds"]),
+        "sentences_per_s": _rate(timed["sentences"], timed["seconds"]),
+        "padded_chars_per_s": _rate(timed["padded_chars"], timed["seconds"]),
+        "step_only_steps_per_s": _rate(timed["steps"], timed["step_seconds"]),
+        "batch_seconds": timed["batch_seconds"], "step_seconds": timed["step_seconds"],
+        "batch_fraction": timed["batch_seconds"] / timed["seconds"] if timed["seconds"] > 0 else 0.0,
+        "mean_padded_len": timed["mean_padded_len"], "last_loss": timed["losses"][-1],
+        "pre_segmentation": pre, "segmentation": segmentation,
+        "peak_rss_mib": peak_rss_mib(), "gpu_peak_mib": gpu.peak_mib(),
+    }
+
+
+def benchmark_inference(args, params, samples, extractor, gpu, segmenter) -> dict:
+    from dgcnn_ie.extractor import TextBatch
+
+    batch_size = args.infer_batch_size or int(params["decode"]["batch_size"])
+    timed = samples[:args.infer_sentences]
+    max_len = extractor.encoder.max_len
+    counter = SegmentationCounter(segmenter)
+    # Warm-up on texts that are not timed (the reversed ones), so a cold run stays cold:
+    # one predict batch, and one object pass so that the object function is traced too.
+    warm_texts = [s.text[::-1] for s in timed[:batch_size]]
+    t0 = time.perf_counter()
+    extractor.predict(warm_texts, batch_size=batch_size, show_progress=False)
+    extractor.object_probs(TextBatch(warm_texts[:1]), np.zeros(1, np.int32), np.zeros((1, 2), np.int32))
+    warm_s = time.perf_counter() - t0
+    pre = None
+    if args.segmentation == "warm" and segmenter is not None:
+        counter.start()
+        t0 = time.perf_counter()
+        for s in timed:
+            extractor.encoder.word_vectors.char_aligned(s.text[:max_len])
+        pre = {"seconds": time.perf_counter() - t0, **counter.stop(len(timed))}
+        pre["texts_per_s"] = _rate(len(timed), pre["seconds"])
+    # Count the object-model rows (decoded subjects): the object pass is a large part of the cost.
+    rows = [0]
+    object_probs = extractor.object_probs
+
+    def counting(batch, r, spans):
+        rows[0] += len(r)
+        return object_probs(batch, r, spans)
+
+    extractor.object_probs = counting
+    gpu.reset()
+    counter.start()
+    t0 = time.perf_counter()
+    try:
+        pred = extractor.predict(timed, batch_size=batch_size, show_progress=False)
+    finally:
+        seconds = time.perf_counter() - t0
+        del extractor.object_probs
+    gold_subjects = [len({t.subject for t in s.triples}) for s in timed]
+    out = {
+        "sentences": len(timed), "batch_size": batch_size, "warmup_seconds": warm_s, "seconds": seconds,
+        "sentences_per_s": _rate(len(timed), seconds), "pre_segmentation": pre,
+        "segmentation": counter.stop(len(timed)),
+        "object_rows_per_sentence": rows[0] / len(timed),
+        "gold_subjects_per_sentence": float(np.mean(gold_subjects)),
+        "triples_per_sentence": float(np.mean([len(p) for p in pred])),
+        "peak_rss_mib": peak_rss_mib(), "gpu_peak_mib": gpu.peak_mib(),
+    }
+    out["decoding_representative"] = _representative(out)
+    return out
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    load_before = load_average()
+    started = time.perf_counter()
+
+    import keras
+    import tensorflow as tf
+
+    if args.intra_op is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
+    if args.inter_op is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+
+    from dgcnn_ie.data import atomic_write, load_params, load_schema, read_dataset
+    from dgcnn_ie.decode import Thresholds
+    from dgcnn_ie.extractor import Extractor, load_extractor
+    from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors, WordVectors
+    from dgcnn_ie.model import build_models
+    from dgcnn_ie.segment import get_segmenter
+    from dgcnn_ie.train import device_name
+    from dgcnn_ie.utils import set_seed
+
+    params = apply_overrides(load_params(args.params), args.set)
+    cfg_model, data_cfg = params["model"], params["data"]
+    seed = args.seed if args.seed is not None else int(params["seed"])
+    fmt = args.format or data_cfg["format"]
+    data_path = Path(args.data) if args.data else DEFAULT_DATA
+    schema_path = Path(args.schema) if args.schema else DEFAULT_SCHEMA
+    schema = load_schema(schema_path, fmt)
+    read, report = read_dataset(data_path, schema, on_error=data_cfg.get("on_error", "skip"),
+                                normalize=data_cfg.get("normalize", "none"))
+    labelled = [s for s in read if s.labelled]
+    samples = labelled[:args.sentences] if args.sentences else labelled
+    if not samples:
+        raise SystemExit(f"{data_path}: no labelled sentences to train on ({len(read)} read)")
+    max_len = int(cfg_model["max_len"])
+    lengths = np.array([len(s.text) for s in samples])
+    backend = (params.get("segment") or {}).get("backend", "jieba")
+
+    device = device_name()
+    if device == "CPU":
+        tf.config.experimental.enable_op_determinism()   # as train_model does
+    set_seed(seed)
+    gpu = GpuPeak(tf)
+    vocab = CharVocab.build([s.text for s in samples], int(cfg_model["min_char_count"]))
+    infer_samples = samples[:args.infer_sentences]
+
+    with tempfile.TemporaryDirectory(prefix="dgcnn-bench-") as tmp:
+        wv_info: dict = {"used": bool(cfg_model["use_word_vectors"])}
+        vectors_path = None
+        if cfg_model["use_word_vectors"]:
+            if args.word_vectors:
+                vectors_path = Path(args.word_vectors)
+                wv_info["source"] = str(vectors_path)
+            else:
+                t0 = time.perf_counter()
+                vectors_path, n_words = random_vectors([s.text[:max_len] for s in samples], int(params["word2vec"]["dim"]),
+                                                       backend, seed, Path(tmp) / "word2vec")
+                wv_info.update(source="random", words=n_words, build_seconds=time.perf_counter() - t0)
+            train_segmenter = get_segmenter(backend, args.segment_cache)
+            words = WordVectors(vectors_path, train_segmenter)
+            wv_info["dim"] = words.dim
+        else:
+            train_segmenter, words = None, NoWordVectors(0)
+            wv_info.update(source="none (model.use_word_vectors: false)", dim=0)
+        encoder = Encoder(vocab, words, schema, max_len)
+        models = build_models(cfg_model, len(schema), words.dim, len(vocab))
+        train = benchmark_training(args, params, samples, encoder, models, tf, gpu,
+                                   SegmentationCounter(train_segmenter))
+
+        thresholds = Thresholds.from_params(params["decode"])
+        if args.extractor:
+            extractor = load_extractor(args.extractor, word2vec_path=args.word_vectors)
+            if extractor.uses_prior:
+                raise SystemExit(f"{args.extractor}: a prior-feature model needs a knowledge base; "
+                                 "benchmark a plain one")
+            infer_segmenter = getattr(extractor.encoder.word_vectors, "segmenter", None)
+            infer_model = {"source": args.extractor, "parameters": extractor.models.train.count_params(),
+                           "config": extractor.model_cfg}
+        else:
+            # A fresh WordVectors (own segmenter and memo): the inference texts start unsegmented.
+            infer_segmenter = get_segmenter(backend, args.segment_cache) if vectors_path else None
+            infer_words = WordVectors(vectors_path, infer_segmenter) if vectors_path else words
+            extractor = Extractor(models, Encoder(vocab, infer_words, schema, max_len), schema, cfg_model,
+                                  thresholds, batch_size=int(params["decode"]["batch_size"]))
+            infer_model = {"source": "the benchmarked model (not trained)"}
+        infer = benchmark_inference(args, params, infer_samples, extractor, gpu, infer_segmenter)
+        for seg in (train_segmenter, infer_segmenter):
+            if seg is not None:
+                seg.close()
+
+    results = {
+        "device": device, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "python": platform.python_version(), "cpu_count": os.cpu_count(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": device == "CPU",
+        "load_avg_1m_before": load_before, "load_avg_1m_after": load_average(),
+        "data": {"path": str(data_path), "format": fmt, "read": len(read), "skipped": sum(report.skipped.values()),
+                 "sentences": len(samples), "mean_chars": float(lengths.mean()),
+                 "mean_chars_clipped": float(np.minimum(lengths, max_len).mean()), "max_chars": int(lengths.max()),
+                 "predicates": len(schema), "vocab_size": len(vocab)},
+        "model": {"parameters": models.train.count_params(), "config": cfg_model, "overrides": args.set},
+        "word_vectors": wv_info, "segmentation": {"backend": backend if vectors_path else None,
+                                                  "mode": args.segmentation, "cache": args.segment_cache},
+        "train": train, "inference": {**infer, "model": infer_model},
+        "peak_rss_mib": peak_rss_mib(), "seconds": time.perf_counter() - started,
+    }
+    print(format_report(results))
+    if args.json:
+        with atomic_write(args.json) as f:
+            json.dump(results, f, ensure_ascii=False, indent=1, default=float)
+            f.write("\n")
+    return results
+
+
+def _mib(x) -> str:
+    return "n/a" if x is None else f"{x:,.0f} MiB"
+
+
+def _seg(d: dict | None) -> str:
+    if not d:
+        return "none"
+    if d.get("word_vectors") is False:
+        return "no word vectors, no segmentation"
+    return (f"{d['texts']} texts: {d['from_memo']} from the word-row memo, "
+            f"{d['from_segmenter_cache']} from the segmenter cache, {d['segmented']} segmented")
+
+
+def _representative(inference: dict) -> bool:
+    """Whether the decoded subjects per sentence are within a factor 2 of the gold ones."""
+    rows, gold = inference["object_rows_per_sentence"], inference["gold_subjects_per_sentence"]
+    return gold == 0 or 0.5 * gold <= rows <= 2 * gold
+
+
+def format_report(r: dict) -> str:
+    t, i, d, m, w = r["train"], r["inference"], r["data"], r["model"], r["word_vectors"]
+    threads = lambda n: f"{n}" if n else "0 (TF's choice)"  # noqa: E731
+    lines = [
+        f"device            {r['device']}; TF {r['tensorflow']}, Keras {r['keras']}, Python {r['python']}",
+        f"CPUs              {r['cpu_count']}; intra-op threads {threads(r['intra_op_threads'])}, "
+        f"inter-op {threads(r['inter_op_threads'])}; op determinism {'on' if r['op_determinism'] else 'off'}",
+        f"load avg (1 min)  {r['load_avg_1m_before']:.2f} before, {r['load_avg_1m_after']:.2f} after"
+        if r["load_avg_1m_before"] is not None else "load avg (1 min)  n/a",
+        f"data              {d['path']} ({d['format']}): {d['sentences']} sentences, mean {d['mean_chars']:.1f} chars "
+        f"({d['mean_chars_clipped']:.1f} clipped to max_len, longest {d['max_chars']}), "
+        f"{d['predicates']} predicates, {d['vocab_size']} char ids",
+        f"model             {m['config']['arch']}, width {m['config']['width']}, {len(m['config'].get('dilations', []))} "
+        f"conv layers, {m['parameters']:,} parameters" + (f"; overrides {' '.join(m['overrides'])}" if m["overrides"] else ""),
+        "word vectors      " + ("none" if not w["used"] else
+                                f"RANDOM (no --word-vectors), dim {w['dim']}, {w['words']} words (built in "
+                                f"{w['build_seconds']:.1f} s)" if w["source"] == "random" else
+                                f"{w['source']}, dim {w['dim']}"),
+        f"segmentation      {r['segmentation']['backend'] or 'none'}, mode {r['segmentation']['mode']}, "
+        f"on-disk cache {r['segmentation']['cache'] or 'none'}",
+        "",
+        f"training          batch {t['batch_size']}, augment {t['augment']} (rate {t['augment_rate']}); "
+        f"{t['warmup_steps']} untimed warm-up steps ({t['warmup_seconds']:.1f} s, trace included)",
+        f"  timed           {t['steps']} steps, {t['sentences']} sentences, mean padded length "
+        f"{t['mean_padded_len']:.1f}, {t['seconds']:.2f} s ({t['padded_chars_per_s']:,.0f} padded chars/s)",
+        f"  throughput      {t['steps_per_s']:.2f} steps/s, {t['sentences_per_s']:.1f} sentences/s "
+        f"(step alone: {t['step_only_steps_per_s']:.2f} steps/s; making batches {100 * t['batch_fraction']:.1f}% "
+        f"of the time)",
+    ]
+    if t["pre_segmentation"]:
+        p = t["pre_segmentation"]
+        lines.append(f"  pre-segmented   before timing: {_seg(p)} in {p['seconds']:.2f} s "
+                     f"({p['texts_per_s']:.0f} texts/s)")
+    lines += [
+        f"  segmentation    in the timed steps: {_seg(t['segmentation'])}",
+        f"  peak memory     RSS {_mib(t['peak_rss_mib'])}; GPU {_mib(t['gpu_peak_mib'])}",
+        "",
+        f"inference         Extractor.predict, {i['model']['source']}, batch {i['batch_size']}; "
+        f"warm-up {i['warmup_seconds']:.1f} s (untimed)",
+        f"  timed           {i['sentences']} sentences in {i['seconds']:.2f} s: {i['sentences_per_s']:.1f} sentences/s",
+        f"  decoding        {i['object_rows_per_sentence']:.2f} object rows (decoded subjects) per sentence, "
+        f"gold subjects {i['gold_subjects_per_sentence']:.2f}; {i['triples_per_sentence']:.2f} triples per sentence",
+        *([f"  NOTE            the model decodes {i['object_rows_per_sentence']:.2f} subjects per sentence, the data "
+            f"has {i['gold_subjects_per_sentence']:.2f}: the object pass is not representative; time a trained "
+            "model with --extractor"] if not _representative(i) else []),
+        *([f"  pre-segmented   before timing: {_seg(i['pre_segmentation'])}"] if i["pre_segmentation"] else []),
+        f"  segmentation    in the timed run: {_seg(i['segmentation'])}",
+        f"  peak memory     RSS {_mib(i['peak_rss_mib'])}; GPU {_mib(i['gpu_peak_mib'])}",
+        "",
+        f"process peak RSS  {_mib(r['peak_rss_mib'])}; total {r['seconds']:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""scripts/benchmark.py on a tiny model: the figures it reports exist and make sense (not a timing test)."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from dgcnn_ie.data import load_schema, read_dataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("benchmark", REPO_ROOT / "scripts" / "benchmark.py")
+benchmark = sys.modules.setdefault("benchmark", importlib.util.module_from_spec(spec))
+spec.loader.exec_module(benchmark)
+
+TINY = ["--set", "model.width=16", "--set", "model.dilations=[1, 2]", "--set", "model.heads=2",
+        "--set", "model.head_size=8", "--set", "model.subject_encoder=concat", "--set", "word2vec.dim=8",
+        "--set", "train.batch_size=4"]
+
+
+def test_tiny_run_writes_positive_figures(tmp_path, capsys):
+    out = tmp_path / "bench" / "figures.json"
+    result = benchmark.main([*TINY, "--params", str(REPO_ROOT / "params.yaml"),
+                             "--data", str(REPO_ROOT / "data" / "synthetic" / "train.json"),
+                             "--schema", str(REPO_ROOT / "data" / "synthetic" / "schema.json"),
+                             "--sentences", "12", "--warmup", "1", "--steps", "2", "--infer-sentences", "6",
+                             "--json", str(out)])
+    saved = json.loads(out.read_text(encoding="utf-8"))
+    assert saved["train"]["steps_per_s"] == pytest.approx(result["train"]["steps_per_s"])
+    train, infer = saved["train"], saved["inference"]
+    for value in (train["steps_per_s"], train["sentences_per_s"], train["step_only_steps_per_s"],
+                  train["peak_rss_mib"], infer["sentences_per_s"], infer["peak_rss_mib"], saved["peak_rss_mib"],
+                  saved["model"]["parameters"], saved["data"]["mean_chars"], saved["cpu_count"]):
+        assert value > 0
+    # the overrides reached the model, train.batch_size was used, counts are what was asked for
+    assert saved["model"]["config"]["width"] == 16 and saved["model"]["config"]["dilations"] == [1, 2]
+    assert train["batch_size"] == 4 and train["steps"] == 2 and train["sentences"] <= 8
+    assert saved["data"]["sentences"] == 12 and infer["sentences"] == 6
+    assert saved["word_vectors"]["source"] == "random" and saved["word_vectors"]["dim"] == 8
+    # every encoded text is accounted for: memo, segmenter cache or segmented
+    for seg in (train["segmentation"], infer["segmentation"]):
+        assert seg["from_memo"] + seg["from_segmenter_cache"] + seg["segmented"] == seg["texts"]
+    # default mode: the training texts were segmented before timing, the inference texts are new to
+    # the inference segmenter (each distinct text cut once)
+    schema = load_schema(REPO_ROOT / "data" / "synthetic" / "schema.json", "lic2019")
+    texts = [s.text for s in read_dataset(REPO_ROOT / "data" / "synthetic" / "train.json", schema)[0]][:12]
+    assert train["pre_segmentation"]["segmented"] == len(set(texts))
+    assert infer["segmentation"]["segmented"] == len(set(texts[:6]))
+    assert saved["device"] == result["device"] and saved["tensorflow"] and saved["keras"]
+    assert (train["gpu_peak_mib"] is None) == (saved["device"] == "CPU")
+    printed = capsys.readouterr().out
+    assert "steps/s" in printed and "sentences/s" in printed and "RANDOM" in printed
+
+
+def test_overrides_need_existing_keys():
+    params = {"model": {"width": 128}, "seed": 1}
+    assert benchmark.apply_overrides(params, ["model.width=16", "seed=7"]) == {"model": {"width": 16}, "seed": 7}
+    assert params["model"]["width"] == 128        # the input is not modified
+    with pytest.raises(ValueError, match="no key"):
+        benchmark.apply_overrides(params, ["model.widht=16"])
+    with pytest.raises(ValueError, match="no section"):
+        benchmark.apply_overrides(params, ["modle.width=16"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        benchmark.apply_overrides(params, ["model.width"])
+
+
+def test_first_step_is_never_timed():
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--warmup", "0"])
