@@ -1,0 +1,118 @@
+"""Real-data check: a reduced DGCNN trained for a few minutes on DuIE 2.0 lines must extract triples.
+
+The model is trained on the first ``TRAIN_LINES`` lines of
+``../shared/data/duie2/duie_train.json`` (read through ``read_dataset``, so
+complex objects are flattened as everywhere else; a seeded 10% of them is held
+out by ``train_model`` for model selection) and scored with ``metrics.score`` on
+the file's last ``TEST_LINES`` lines, which it never sees (no text is shared).
+
+Model: the DGCNN encoder and the subject-then-object decoder of the pipeline,
+reduced to width 64, 6 gated dilated conv layers ([1, 2, 5] x 2), 4 attention
+heads of 16, ``max_len`` 128, chars only (``NoWordVectors``: no word2vec run).
+Training: 12 epochs of 152 steps (batch 16), lr 0.005 with a one-epoch warm-up,
+EMA 0.99, augmentation on; after epoch 9 the project's plateau rule is forced,
+which reloads the best weights and goes on at lr 0.001 (lr 0.005 alone diverged
+after epoch 17 in a 20-epoch trial; lr 0.01 diverged at once).
+
+Measured (CPU, seed 42; training on CPU is deterministic, two runs gave the same
+numbers): held-out F1 0.311 (P 0.592, R 0.211: 326 spo predicted, 914 gold); the
+dev-selection F1 per epoch is 0, 0, 0, 0, 0.02, 0.12, 0.18, 0.24, 0.28, 0.28, 0.30,
+0.28. The bar is ``F1_BAR`` = 0.15, half the measured value, with precision above
+0.15 and recall above 0.075 as well. A broken model cannot reach it: the untrained
+model predicts no triple at all (F1 0.0 for seeds 42, 1 and 2; checked below with
+``UNTRAINED_F1_MAX``), a model whose training does not converge stays at F1 0 (the
+first four epochs above; lr 0.01 diverged and stayed at 0), and a broken encoder,
+target, loss or decoder yields no or wrong spans, i.e. F1 near 0.
+Cost: 219 s of CPU time (user + sys) for this file, an upper bound of its wall
+time on 2 idle cores (3 min 41 s wall measured on 2 cores shared with other
+training runs, load average about 8).
+
+The data folder is ``../shared/data`` beside the repository, or the folder named
+by the environment variable ``DGCNN_IE_SHARED_DATA``; when it is absent (a fresh
+clone) the tests are skipped. Select or deselect them with ``-m realdata``.
+"""
+from __future__ import annotations
+
+
+import pytest
+
+from conftest import SHARED_DATA_ENV, shared_data_dir
+
+from dgcnn_ie.data import load_schema, read_dataset
+from dgcnn_ie.extractor import Extractor
+from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
+from dgcnn_ie.metrics import score
+from dgcnn_ie.model import build_models
+from dgcnn_ie.train import train_model
+from dgcnn_ie.utils import set_seed
+
+TRAIN_LINES, TEST_LINES = 2700, 500
+SEED = 42
+F1_BAR = 0.15            # measured 0.311 (see the module docstring)
+UNTRAINED_F1_MAX = 0.01  # what a model that learned nothing is allowed (measured 0.0)
+
+CFG_MODEL = {"arch": "dgcnn", "width": 64, "dilations": [1, 2, 5, 1, 2, 5], "kernel_size": 3, "heads": 4,
+             "head_size": 16, "max_len": 128, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 2,
+             "subject_encoder": "bigru", "subject_points": 6, "use_word_vectors": False, "use_attention": True,
+             "use_gates": True}
+CFG_TRAIN = {"epochs": 12, "batch_size": 16, "lr": 0.005, "lr_after_plateau": 0.001, "warmup_epochs": 1,
+             "plateau_patience": 100, "plateau_min_epoch": 100, "plateau_min_f1": 0.0, "plateau_force_epoch": 9,
+             "ema": True, "ema_decay": 0.99, "augment": True, "augment_rate": 0.5}
+CFG_DECODE = {"start_threshold": 0.5, "end_threshold": 0.4, "batch_size": 64}
+
+pytestmark = [pytest.mark.realdata]
+
+
+@pytest.fixture(scope="module")
+def duie():
+    """(schema, training samples, held-out samples) from the real DuIE 2.0 training file."""
+    folder = shared_data_dir() / "duie2"
+    schema_path, train_path = folder / "duie_schema.json", folder / "duie_train.json"
+    if not (schema_path.is_file() and train_path.is_file()):
+        pytest.skip(f"{folder} has no duie_schema.json / duie_train.json: the real-data tests need the shared "
+                    f"data folder beside the repository (../shared/data) or {SHARED_DATA_ENV}=<path to that data folder>")
+    schema = load_schema(schema_path, "duie2")
+    samples, report = read_dataset(train_path, schema, on_error="raise")
+    assert report.lines >= TRAIN_LINES + TEST_LINES, f"{train_path}: only {report.lines} lines"
+    train, test = samples[:TRAIN_LINES], samples[-TEST_LINES:]
+    assert all(s.labelled and s.triples for s in test)
+    assert not {s.text for s in train} & {s.text for s in test}, "the held-out part shares texts with training"
+    return schema, train, test
+
+
+def _encoder(schema, train) -> Encoder:
+    vocab = CharVocab.build([s.text for s in train], CFG_MODEL["min_char_count"])
+    return Encoder(vocab, NoWordVectors(0), schema, CFG_MODEL["max_len"])
+
+
+def _test_f1(extractor: Extractor, test) -> dict:
+    pred = extractor.predict(test, batch_size=CFG_DECODE["batch_size"], show_progress=False)
+    return score([set(s.triples) for s in test], pred, "duie2")
+
+
+def test_untrained_model_scores_near_zero(duie):
+    """The floor the bar is set against: the same model, not trained, finds (almost) nothing."""
+    schema, train, test = duie
+    encoder = _encoder(schema, train)
+    set_seed(SEED)
+    models = build_models(CFG_MODEL, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+    scores = _test_f1(Extractor(models, encoder, schema, CFG_MODEL), test)
+    assert scores["n_gold"] > 0
+    assert scores["f1"] <= UNTRAINED_F1_MAX < F1_BAR, scores
+
+
+@pytest.mark.slow
+def test_reduced_model_learns_real_duie_triples(duie, tmp_path):
+    schema, train, test = duie
+    encoder = _encoder(schema, train)
+    result = train_model(train, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN,
+                         cfg_decode=CFG_DECODE, encoder=encoder, seed=SEED, out_dir=tmp_path, log=lambda msg: None)
+    assert len(result.history) == CFG_TRAIN["epochs"] and result.heldout
+    assert [h["reloaded"] for h in result.history].count(True) == 1
+    scores = _test_f1(Extractor(result.models, encoder, schema, CFG_MODEL), test)
+    summary = (f"held-out F1 {scores['f1']:.4f} (P {scores['precision']:.4f}, R {scores['recall']:.4f}, "
+               f"{scores['n_pred']} predicted / {scores['n_gold']} gold); dev F1 per epoch "
+               f"{[round(h['dev_f1'], 3) for h in result.history]}")
+    print(summary)
+    assert scores["f1"] > F1_BAR, summary
+    assert scores["precision"] > F1_BAR and scores["recall"] > F1_BAR / 2, summary
