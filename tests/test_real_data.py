@@ -33,7 +33,6 @@ clone) the tests are skipped. Select or deselect them with ``-m realdata``.
 """
 from __future__ import annotations
 
-
 import pytest
 
 from conftest import SHARED_DATA_ENV, shared_data_dir
