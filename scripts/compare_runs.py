@@ -1,0 +1,146 @@
+"""Collect the metrics of finished pipeline workspaces into one report folder.
+
+A run on real data is a workspace after `dvc exp run` / `dvc repro` (this repository,
+or a clone of it used to run several experiments side by side on one machine). This
+script copies each run's metric files and parameters into ``OUT/<name>/``, draws the
+dev-F1 curves of their `train` / `cv` models into one PNG and writes ``OUT/runs.md``:
+one table of the single-model scores (`train` + `evaluate` stages) and one of the
+CV systems (`ensemble` stage: single fold model, family averages, union), each cell
+read from the copied files.
+
+    python scripts/compare_runs.py --out reports/real/duie2 \\
+        --run dgcnn=../run_dgcnn --run bilstm=../run_bilstm --run cv-small=../run_cv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from dgcnn_ie.data import atomic_write
+from dgcnn_ie.plots import training_curves
+
+# What is copied from a run workspace (when present), relative to its root.
+COPIED = ("params.yaml", "dvc.lock", "reports/data/read.json", "reports/word2vec/stats.json",
+          "reports/train/metrics.json", "reports/train/history.json", "reports/evaluate/metrics.json",
+          "reports/ensemble/metrics.json", "reports/clean/report.json", "reports/clean/summary.md",
+          "reports/prior/stats.json")
+COPIED_GLOBS = ("reports/cv_raw/fold*.json", "reports/cv_raw/fold*/history.json",
+                "reports/cv/*/fold*.json", "reports/cv/*/fold*/history.json")
+
+
+def _load(path: Path):
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def copy_run(src: Path, dst: Path) -> list[str]:
+    """Copy the run's metric files into ``dst`` (replacing it); returns the relative paths copied."""
+    if not (src / "params.yaml").is_file():
+        raise FileNotFoundError(f"{src}: not a pipeline workspace (no params.yaml)")
+    if dst.exists():
+        shutil.rmtree(dst)
+    copied = [p for p in COPIED if (src / p).is_file()]
+    for pattern in COPIED_GLOBS:
+        copied += sorted(p.relative_to(src).as_posix() for p in src.glob(pattern) if p.is_file())
+    for rel in copied:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, dst / rel)
+    return copied
+
+
+def _fmt(x) -> str:
+    return "" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def single_row(name: str, run: Path) -> list[str] | None:
+    train = _load(run / "reports/train/metrics.json")
+    if train is None:
+        return None
+    params = yaml.safe_load((run / "params.yaml").read_text(encoding="utf-8"))
+    model = params["model"]
+    size = f"{model['arch']}, width {model['width']}" + (
+        f", {len(model['dilations'])} conv layers" if model["arch"] == "dgcnn" else "")
+    return [name, size, f"{train['best_epoch']} / {train['epochs']}",
+            _fmt(train["dev_precision"]), _fmt(train["dev_recall"]), _fmt(train["dev_f1"]),
+            f"{train['seconds_per_epoch']:.0f}", train.get("device", "")]
+
+
+def ensemble_rows(name: str, run: Path) -> list[list[str]]:
+    metrics = _load(run / "reports/ensemble/metrics.json")
+    if metrics is None:
+        return []
+    models = metrics.get("models", {})
+    rows = []
+    for system, s in metrics.get("dev", {}).items():
+        family = system.split("/", 1)[1] if "/" in system else ""
+        count = models.get(family, 1) if system.startswith("average") else (
+            sum(models.values()) if system == "union" else 1)
+        rows.append([name, f"dev {system}", str(count), _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"])])
+    for system, s in metrics.get("oof", {}).items():
+        rows.append([name, f"out-of-fold {system}", "", _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"])])
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def histories(name: str, run: Path) -> dict[str, list[dict]]:
+    """Dev-F1 histories of the run's models, keyed ``<run>`` / ``<run> <round>/<family> fold <f>``."""
+    out = {}
+    single = _load(run / "reports/train/history.json")
+    if single:
+        out[name] = single
+    for path in sorted(run.glob("reports/cv_raw/fold*/history.json")):
+        out[f"{name} raw/plain {path.parent.name}"] = _load(path)
+    for path in sorted(run.glob("reports/cv/*/fold*/history.json")):
+        out[f"{name} {path.parent.parent.name} {path.parent.name}"] = _load(path)
+    return out
+
+
+def main(argv=None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="append", required=True, metavar="NAME=DIR",
+                        help="a finished pipeline workspace, repeatable")
+    parser.add_argument("--out", required=True, help="report folder, e.g. reports/real/duie2")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    runs = []
+    for spec in args.run:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not folder:
+            parser.error(f"--run {spec!r}: expected NAME=DIR")
+        runs.append((name, Path(folder)))
+    singles, systems, curves = [], [], {}
+    for name, src in runs:
+        copy_run(src, out / name)
+        run = out / name
+        row = single_row(name, run)
+        if row:
+            singles.append(row)
+        systems += ensemble_rows(name, run)
+        curves.update(histories(name, run))
+    text = [f"# Runs collected by scripts/compare_runs.py\n\nEach run's files are in `{out.as_posix()}/<run>/`.\n"]
+    if singles:
+        text.append("\n## Single model (`train` stage; dev = model-selection set)\n\n")
+        text.append(_table(["run", "model", "best / epochs", "P", "R", "F1", "s/epoch", "device"],
+                           singles))
+    if systems:
+        text.append("\n## CV systems (`ensemble` stage)\n\n")
+        text.append(_table(["run", "system", "models", "P", "R", "F1"], systems))
+    if curves:
+        rendered = training_curves(curves, out / "dev_f1.png", title="dev F1 per epoch")
+        text.append(f"\n![dev F1 per epoch]({Path(rendered.path).name})\n")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "runs.md") as f:
+        f.write("".join(text))
+    print(f"wrote {out / 'runs.md'}")
+    return out / "runs.md"
+
+
+if __name__ == "__main__":
+    main()

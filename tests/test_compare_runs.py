@@ -1,0 +1,78 @@
+"""scripts/compare_runs.py on two workspaces laid out as the stages write them."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("compare_runs", REPO_ROOT / "scripts" / "compare_runs.py")
+compare_runs = sys.modules.setdefault("compare_runs", importlib.util.module_from_spec(spec))
+spec.loader.exec_module(compare_runs)
+
+
+def _write(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj, encoding="utf-8")
+
+
+def _history(f1s):
+    return [{"epoch": i + 1, "loss": 1.0 / (i + 1), "dev_f1": f, "reloaded": False} for i, f in enumerate(f1s)]
+
+
+def _single_run(root: Path, arch: str, f1: float) -> Path:
+    params = {"model": {"arch": arch, "width": 128, "dilations": [1, 2, 5]}}
+    _write(root / "params.yaml", yaml.safe_dump(params))
+    _write(root / "reports/train/metrics.json",
+           {"dev_precision": 0.5, "dev_recall": 0.25, "dev_f1": f1, "best_epoch": 2, "epochs": 3,
+            "seconds_per_epoch": 114.2, "device": "CPU"})
+    _write(root / "reports/train/history.json", _history([0.0, f1, f1 - 0.01]))
+    return root
+
+
+def _cv_run(root: Path) -> Path:
+    _write(root / "params.yaml", yaml.safe_dump({"model": {"arch": "dgcnn", "width": 64, "dilations": [1]}}))
+    s = {"precision": 0.6, "recall": 0.3, "f1": 0.4}
+    _write(root / "reports/ensemble/metrics.json",
+           {"oof": {"raw/plain": s}, "dev": {"single": s, "average/plain": s, "average/prior": s, "union": s},
+            "mode": "union", "models": {"plain": 2, "prior": 2}})
+    _write(root / "reports/cv_raw/fold0/history.json", _history([0.1, 0.2]))
+    _write(root / "reports/cv/prior/fold1/history.json", _history([0.3]))
+    _write(root / "reports/cv_raw/fold0.json", {"oof": s})
+    return root
+
+
+def test_tables_files_and_figure(tmp_path):
+    dgcnn = _single_run(tmp_path / "a", "dgcnn", 0.61)
+    bilstm = _single_run(tmp_path / "b", "bilstm", 0.12)
+    cv = _cv_run(tmp_path / "c")
+    out = tmp_path / "report"
+    md = compare_runs.main(["--out", str(out), "--run", f"dgcnn={dgcnn}", "--run", f"bilstm={bilstm}",
+                            "--run", f"cv={cv}"]).read_text(encoding="utf-8")
+    rows = [line.split(" | ") for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    assert ["| dgcnn", "dgcnn, width 128, 3 conv layers", "2 / 3", "0.5000", "0.2500", "0.6100", "114", "CPU |"] in rows
+    assert ["| bilstm", "bilstm, width 128", "2 / 3", "0.5000", "0.2500", "0.1200", "114", "CPU |"] in rows
+    systems = {r[1]: r[2] for r in rows if r[0] == "| cv"}
+    assert systems == {"dev single": "1", "dev average/plain": "2", "dev average/prior": "2", "dev union": "4",
+                       "out-of-fold raw/plain": ""}
+    assert (out / "dev_f1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "cv/reports/cv/prior/fold1/history.json").is_file()
+    assert (out / "cv/reports/cv_raw/fold0.json").is_file()
+    assert json.loads((out / "dgcnn/reports/train/metrics.json").read_text())["dev_f1"] == 0.61
+
+
+def test_curves_cover_every_model(tmp_path):
+    curves = compare_runs.histories("cv", _cv_run(tmp_path / "c"))
+    assert list(curves) == ["cv raw/plain fold0", "cv prior fold1"]
+
+
+def test_not_a_workspace_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a pipeline workspace"):
+        compare_runs.copy_run(tmp_path, tmp_path / "out")
+
+
+def test_bad_run_spec_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit):
+        compare_runs.main(["--out", str(tmp_path), "--run", "no-equals-sign"])
