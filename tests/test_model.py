@@ -9,7 +9,8 @@ from dgcnn_ie.model import (
     SUBJECT_INPUTS,
     build_models,
     load_models,
-    masked_bce_loss,
+    has_softmax_objects,
+    masked_loss,
 )
 
 C, DW, VOCAB = 3, 8, 30
@@ -146,7 +147,7 @@ def test_same_seed_same_weights():
         np.testing.assert_array_equal(a, b)
 
 
-def test_masked_bce_loss_matches_numpy():
+def test_masked_loss_matches_numpy():
     rng = np.random.default_rng(1)
     mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], "float32")
     outputs = {
@@ -167,9 +168,52 @@ def test_masked_bce_loss_matches_numpy():
         if key.startswith("object"):
             per_position = per_position.sum(-1)  # summed over predicates
         expected += (per_position * mask).sum() / mask.sum()
-    got = float(masked_bce_loss(targets, outputs, mask > 0))
+    got = float(masked_loss(targets, outputs, mask > 0))
     assert np.isfinite(got)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_softmax_object_loss_matches_numpy():
+    """Categorical cross-entropy from the C predicate channels: P(none) = 1 - sum; a position
+    with several gold predicates shares the target evenly; subject terms stay BCE."""
+    rng = np.random.default_rng(2)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], "float32")
+    logits = rng.normal(size=(2, 4, C + 1))
+    soft = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    outputs = {"subject_start": rng.random((2, 4)).astype("float32"),
+               "subject_end": rng.random((2, 4)).astype("float32"),
+               "object_start": soft[..., 1:].astype("float32"), "object_end": soft[..., 1:].astype("float32")}
+    starts = np.zeros((2, 4, C), "float32")
+    starts[0, 0, 2] = 1                     # one predicate
+    starts[1, 1, [0, 2]] = 1                # two predicates at one position
+    targets = {"subject_start": np.zeros((2, 4), "float32"), "subject_end": np.zeros((2, 4), "float32"),
+               "object_start": starts, "object_end": np.zeros((2, 4, C), "float32")}
+
+    def bce(t, p):
+        p = np.clip(p.astype("float64"), 1e-7, 1 - 1e-7)
+        return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+    def categorical(t):
+        ce = np.where(t.sum(-1) == 0, -np.log(soft[..., 0]), 0.0)
+        ce[0, 0] = -np.log(soft[0, 0, 3])
+        ce[1, 1] = -(np.log(soft[1, 1, 1]) + np.log(soft[1, 1, 3])) / 2
+        return ce if t is starts else -np.log(soft[..., 0])
+
+    expected = sum((bce(targets[k], outputs[k]) * mask).sum() / mask.sum() for k in ("subject_start", "subject_end"))
+    expected += sum((categorical(targets[k]) * mask).sum() / mask.sum() for k in ("object_start", "object_end"))
+    got = float(masked_loss(targets, outputs, mask > 0, softmax_objects=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_bilstm_object_heads_are_softmax_predicate_channels():
+    models = _build(arch="bilstm")
+    assert has_softmax_objects(models) and not has_softmax_objects(_build())
+    batch = _batch([7, 5])
+    out = models.train(batch, training=False)
+    totals = np.asarray(out["object_start"]).sum(-1)
+    real = batch["chars"] > 0
+    assert np.asarray(out["object_start"]).shape[-1] == C
+    assert np.all(totals[real] < 1.0) and np.all(totals[real] > 0.0)   # the rest is "no object"
 
 
 def _targets(batch, seed=0):
@@ -196,12 +240,12 @@ def test_training_steps_lower_the_loss(variant):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = masked_bce_loss(targets, models.train(batch, training=True), mask)
+            loss = masked_loss(targets, models.train(batch, training=True), mask, has_softmax_objects(models))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
     def eval_loss():
-        return float(masked_bce_loss(targets, models.train(batch, training=False), mask))
+        return float(masked_loss(targets, models.train(batch, training=False), mask, has_softmax_objects(models)))
 
     initial = eval_loss()
     for _ in range(60):

@@ -236,6 +236,14 @@ class Product(layers.Layer):
         return reduce(lambda a, b: a * b, inputs)
 
 
+@_register
+class PredicateChannels(layers.Layer):
+    """Softmax over "no object" + C predicates [B,L,C+1] -> the C predicate probabilities [B,L,C]."""
+
+    def call(self, probs):
+        return probs[..., 1:]
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -359,8 +367,14 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
 def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """The method's predecessor (method.md §8 row 2): char (+ word) embedding,
     2 BiLSTM layers, subject start/end sigmoids; the object tagger sees
-    [H[start], H[end]] broadcast, runs a BiLSTM and emits per-predicate start/end
-    sigmoids (not softmax heads) so the shared decoder applies unchanged."""
+    [H[start], H[end]] broadcast, runs a BiLSTM and has softmax heads over
+    "no object" + C predicates for the object start and end. The outputs are the C
+    predicate probabilities (the shared decoder applies unchanged); training uses
+    the categorical loss for them (:func:`masked_loss`, ``softmax_objects``).
+
+    Per-predicate sigmoids were tried first and did not learn objects: on the DuIE
+    2.0 subset their probabilities stayed below 0.08 after 12 epochs (F1 0), while
+    the subject heads did learn."""
     half = cfg["width"] // 2
     padding = PaddingMask(name="padding")(inputs["chars"])
     lstm_mask = SequenceMask(name="sequence_mask")(inputs["chars"])
@@ -382,8 +396,10 @@ def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> di
     lstm = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name="object_bilstm")
     o = lstm(o, mask=lstm_mask)
     o = ApplyMask(name="object_bilstm_mask")(o, padding)
-    o_start = layers.Dense(num_predicates, activation="sigmoid", name="object_start_logit")(o)
-    o_end = layers.Dense(num_predicates, activation="sigmoid", name="object_end_logit")(o)
+    o_start = PredicateChannels(name="object_start_predicates")(
+        layers.Dense(num_predicates + 1, activation="softmax", name="object_start_softmax")(o))
+    o_end = PredicateChannels(name="object_end_predicates")(
+        layers.Dense(num_predicates + 1, activation="softmax", name="object_end_softmax")(o))
     return {
         "subject_start": _probability("subject_start", s_start, [], padding),
         "subject_end": _probability("subject_end", s_end, [], padding),
@@ -430,15 +446,38 @@ def _binary_crossentropy(target, prob):
     return -(target * ops.log(prob) + (1.0 - target) * ops.log(1.0 - prob))
 
 
-def masked_bce_loss(targets: dict, outputs: dict, mask):
-    """Sum of four masked-mean BCE terms (method §4): subject start/end, and
-    object start/end summed over predicates; means over the batch's real positions."""
+def has_softmax_objects(models: Models) -> bool:
+    """Whether the object heads are softmaxes over "no object" + predicates (the BiLSTM
+    baseline) rather than independent sigmoids; read from the saved model's name."""
+    return models.train.name == "bilstm_train"
+
+
+def _categorical_objects(target, prob):
+    """Cross-entropy per position of softmax heads given only their C predicate channels:
+    P(no object) = 1 - sum(prob); a position that starts objects of several predicates
+    spreads the target evenly over them."""
+    target = ops.cast(target, prob.dtype)
+    hits = ops.sum(target, axis=-1)
+    share = target / ops.maximum(hits, 1.0)[..., None]
+    none = ops.clip(1.0 - ops.sum(prob, axis=-1), _EPSILON, 1.0)
+    log_prob = ops.log(ops.clip(prob, _EPSILON, 1.0))
+    return -(ops.sum(share * log_prob, axis=-1) + ops.cast(hits == 0, prob.dtype) * ops.log(none))
+
+
+def masked_loss(targets: dict, outputs: dict, mask, softmax_objects: bool = False):
+    """Sum of four masked-mean terms (method §4): BCE for subject start/end, and for
+    object start/end BCE summed over predicates, or with ``softmax_objects`` (the
+    BiLSTM baseline's heads) the categorical cross-entropy; means over the batch's
+    real positions."""
     mask = ops.cast(mask, "float32")
     count = ops.maximum(ops.sum(mask), 1.0)
     total = 0.0
     for key in SUBJECT_OUTPUTS + OBJECT_OUTPUTS:
-        bce = _binary_crossentropy(targets[key], outputs[key])
-        if key in OBJECT_OUTPUTS:
-            bce = ops.sum(bce, axis=-1)
-        total = total + ops.sum(bce * mask) / count
+        if key in OBJECT_OUTPUTS and softmax_objects:
+            term = _categorical_objects(targets[key], outputs[key])
+        elif key in OBJECT_OUTPUTS:
+            term = ops.sum(_binary_crossentropy(targets[key], outputs[key]), axis=-1)
+        else:
+            term = _binary_crossentropy(targets[key], outputs[key])
+        total = total + ops.sum(term * mask) / count
     return total

@@ -33,7 +33,7 @@ from .ema import BiasCorrectedEMA
 from .extractor import Extractor, progress
 from .features import Encoder
 from .metrics import score
-from .model import Models, build_models, masked_bce_loss
+from .model import Models, build_models, has_softmax_objects, masked_loss
 from .utils import log as default_log
 from .utils import set_seed
 
@@ -109,13 +109,14 @@ def train_specs(encoder: Encoder) -> tuple[dict, dict]:
 def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
     """One compiled optimisation step ``(inputs, targets, lr) -> loss``; shapes vary freely."""
     variables = models.train.trainable_variables
+    softmax_objects = has_softmax_objects(models)
 
     @tf.function(input_signature=[specs[0], specs[1], tf.TensorSpec([], tf.float32)])
     def step(inputs, targets, lr):
         optimizer.learning_rate.assign(lr)
         with tf.GradientTape() as tape:
             outputs = models.train(inputs, training=True)
-            loss = masked_bce_loss(targets, outputs, inputs["chars"] > 0)
+            loss = masked_loss(targets, outputs, inputs["chars"] > 0, softmax_objects)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         if ema is not None:
