@@ -14,6 +14,7 @@ read from the copied files.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -23,11 +24,13 @@ import yaml
 from dgcnn_ie.data import atomic_write
 from dgcnn_ie.plots import training_curves
 
-# What is copied from a run workspace (when present), relative to its root.
+# What is copied from a run workspace (when present), relative to its root. Only numbers:
+# example sentences and triples (``examples`` keys) are dropped from JSON files, since a
+# report of a run on someone's data must not carry that data into this repository.
 COPIED = ("params.yaml", "dvc.lock", "reports/data/read.json", "reports/word2vec/stats.json",
           "reports/train/metrics.json", "reports/train/history.json", "reports/evaluate/metrics.json",
-          "reports/ensemble/metrics.json", "reports/clean/report.json", "reports/clean/summary.md",
-          "reports/prior/stats.json")
+          "reports/ensemble/metrics.json", "reports/clean/report.json", "reports/prior/stats.json")
+EXAMPLE_KEYS = frozenset({"examples"})
 COPIED_GLOBS = ("reports/cv_raw/fold*.json", "reports/cv_raw/fold*/history.json",
                 "reports/cv/*/fold*.json", "reports/cv/*/fold*/history.json")
 
@@ -36,19 +39,58 @@ def _load(path: Path):
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def locked_outputs(src: Path) -> dict[str, str]:
+    """``{path: md5}`` of every stage output recorded in the run's ``dvc.lock``."""
+    lock = yaml.safe_load((src / "dvc.lock").read_text(encoding="utf-8")) or {}
+    return {o["path"]: o.get("md5", "") for stage in (lock.get("stages") or {}).values()
+            for o in stage.get("outs", [])}
+
+
+def is_fresh(src: Path, rel: str, locked: dict[str, str]) -> bool:
+    """Whether ``rel`` is what the run's own ``dvc.lock`` says its stage wrote (same md5).
+
+    A workspace also holds metric files it did not produce (committed from another run,
+    or left by a stage that is not part of this run's target): those are not this run's
+    numbers."""
+    if rel in ("params.yaml", "dvc.lock"):
+        return True
+    return rel in locked and hashlib.md5((src / rel).read_bytes()).hexdigest() == locked[rel]
+
+
 def copy_run(src: Path, dst: Path) -> list[str]:
-    """Copy the run's metric files into ``dst`` (replacing it); returns the relative paths copied."""
-    if not (src / "params.yaml").is_file():
-        raise FileNotFoundError(f"{src}: not a pipeline workspace (no params.yaml)")
+    """Copy the run's fresh metric files into ``dst`` (replacing it); returns the relative paths
+    copied. Files that the run's ``dvc.lock`` does not vouch for are left out (and named)."""
+    if not (src / "params.yaml").is_file() or not (src / "dvc.lock").is_file():
+        raise FileNotFoundError(f"{src}: not a pipeline workspace that has run (no params.yaml / dvc.lock)")
     if dst.exists():
         shutil.rmtree(dst)
-    copied = [p for p in COPIED if (src / p).is_file()]
+    present = [p for p in COPIED if (src / p).is_file()]
     for pattern in COPIED_GLOBS:
-        copied += sorted(p.relative_to(src).as_posix() for p in src.glob(pattern) if p.is_file())
+        present += sorted(p.relative_to(src).as_posix() for p in src.glob(pattern) if p.is_file())
+    locked = locked_outputs(src)
+    copied = [p for p in present if is_fresh(src, p, locked)]
+    stale = sorted(set(present) - set(copied))
+    if stale:
+        print(f"{src}: left out, not produced by this run (dvc.lock): {', '.join(stale)}")
     for rel in copied:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, dst / rel)
+        if rel.endswith(".json"):
+            with atomic_write(dst / rel) as f:
+                json.dump(without_examples(json.loads((src / rel).read_text(encoding="utf-8"))), f,
+                          ensure_ascii=False, indent=1)
+                f.write("\n")
+        else:
+            shutil.copy2(src / rel, dst / rel)
     return copied
+
+
+def without_examples(obj):
+    """``obj`` with every ``examples`` entry removed, at any depth."""
+    if isinstance(obj, dict):
+        return {k: without_examples(v) for k, v in obj.items() if k not in EXAMPLE_KEYS}
+    if isinstance(obj, list):
+        return [without_examples(v) for v in obj]
+    return obj
 
 
 def _fmt(x) -> str:

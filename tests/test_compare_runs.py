@@ -1,4 +1,5 @@
 """scripts/compare_runs.py on two workspaces laid out as the stages write them."""
+import hashlib
 import importlib.util
 import json
 import sys
@@ -13,9 +14,18 @@ compare_runs = sys.modules.setdefault("compare_runs", importlib.util.module_from
 spec.loader.exec_module(compare_runs)
 
 
-def _write(path: Path, obj) -> None:
+def _write(path: Path, obj, stage: str | None = "stage") -> None:
+    """Write ``obj`` and record it as an output of ``stage`` in the run's dvc.lock (None: not recorded)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj, encoding="utf-8")
+    if stage is None or path.name == "params.yaml":
+        return
+    root = next(p for p in path.parents if (p / "params.yaml").is_file())   # written first by every run
+    lock_path = root / "dvc.lock"
+    lock = yaml.safe_load(lock_path.read_text()) if lock_path.is_file() else {"schema": "2.0", "stages": {}}
+    outs = lock["stages"].setdefault(stage, {"cmd": "x", "outs": []})["outs"]
+    outs.append({"path": path.relative_to(root).as_posix(), "md5": hashlib.md5(path.read_bytes()).hexdigest()})
+    lock_path.write_text(yaml.safe_dump(lock))
 
 
 def _history(f1s):
@@ -63,9 +73,33 @@ def test_tables_files_and_figure(tmp_path):
     assert json.loads((out / "dgcnn/reports/train/metrics.json").read_text())["dev_f1"] == 0.61
 
 
+def test_example_sentences_are_not_copied(tmp_path):
+    run = _cv_run(tmp_path / "c")
+    _write(run / "reports/clean/report.json",
+           {"added": 3, "per_predicate": {"p": {"added": 3, "examples": {"added": [{"text": "某句子"}]}}},
+            "examples": ["某句子"]})
+    compare_runs.copy_run(run, tmp_path / "out")
+    copied = json.loads((tmp_path / "out/reports/clean/report.json").read_text(encoding="utf-8"))
+    assert copied == {"added": 3, "per_predicate": {"p": {"added": 3}}}
+
+
 def test_curves_cover_every_model(tmp_path):
     curves = compare_runs.histories("cv", _cv_run(tmp_path / "c"))
     assert list(curves) == ["cv raw/plain fold0", "cv prior fold1"]
+
+
+def test_stale_metric_files_are_left_out(tmp_path):
+    """A metrics file the run's dvc.lock does not record, or records with another md5, is not its number."""
+    run = _cv_run(tmp_path / "c")
+    _write(run / "reports/train/metrics.json", {"dev_f1": 0.84, "best_epoch": 30, "epochs": 30,
+                                                 "dev_precision": 0.8, "dev_recall": 0.8,
+                                                 "seconds_per_epoch": 7.0}, stage=None)
+    _write(run / "reports/cv_raw/fold1.json", {"oof": {}})
+    (run / "reports/cv_raw/fold1.json").write_text("{}", encoding="utf-8")   # changed after the lock
+    copied = compare_runs.copy_run(run, tmp_path / "out")
+    assert "reports/train/metrics.json" not in copied and "reports/cv_raw/fold1.json" not in copied
+    assert "reports/cv_raw/fold0.json" in copied and "reports/ensemble/metrics.json" in copied
+    assert compare_runs.single_row("cv", tmp_path / "out") is None
 
 
 def test_not_a_workspace_is_an_error(tmp_path):
