@@ -6,7 +6,7 @@
     python scripts/ablation_table.py --metric reports/ensemble/metrics.json:oof.clean/union.f1
 
 One row per experiment: its name, the parameters that differ from the baseline's,
-its state, the metric (with precision and recall when the metric is an `f1` beside
+its state, the metric (with precision and recall when the metric is an `f1` or `<x>_f1` beside
 them) and the difference to the baseline. The default metric (`auto`) is the dev F1,
 in `reports/ensemble/metrics.json`, of the system the experiment submits:
 `dev.single`, `dev.average/<first family>` or `dev.union` after its `ensemble.mode`.
@@ -161,7 +161,7 @@ def table(rows: list[Row], metric: str = AUTO, baseline_name: str | None = None,
         path, key = metric_key(r, metric)
         value = lookup(r, path, key)
         p = rec = None
-        if key.endswith(".f1"):
+        if key.endswith("f1") and (key == "f1" or key[-3] in "._"):   # f1 / x.f1 / dev_f1 beside precision, recall
             p, rec = (lookup(r, path, key[:-2] + name) for name in ("precision", "recall"))
         changes = "(baseline)" if r is baseline else ", ".join(changed_params(r, baseline)) or "(none)"
         lines.append(f"| {_cell(r.name)} | {_cell(changes)} | {r.state} | {_num(p)} | {_num(rec)} | "

@@ -96,3 +96,15 @@ def test_runs_dvc_exp_show_when_no_input_is_given(tmp_path, monkeypatch):
     text = ablation_table.main([])
     assert (tmp_path / "reports" / "ablations.md").read_text(encoding="utf-8") == text
     assert "Baseline: `workspace` (0.2500)" in text
+
+
+def test_prefixed_f1_metric_gets_its_precision_and_recall():
+    """`reports/train/metrics.json:dev_f1` (single-model runs) sits beside dev_precision / dev_recall."""
+    def row(name, f1, **params):
+        metrics = {"reports/train/metrics.json": {"dev_precision": 0.7, "dev_recall": f1 / 2, "dev_f1": f1}}
+        return ablation_table.Row(name, name, "success", params, metrics, is_experiment=True)
+
+    rows = [row("abl-full", 0.48, **{"model.use_gates": True}), row("abl-no-gates", 0.35, **{"model.use_gates": False})]
+    text = ablation_table.table(rows, "reports/train/metrics.json:dev_f1", "abl-full", "abl-")
+    gates = next(r for r in body(text) if r[0] == "abl-no-gates")
+    assert gates[1:] == ["model.use_gates=false", "success", "0.7000", "0.1750", "0.3500", "-0.1300"]
