@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from dgcnn_ie.data import (DataError, Schema, Triple, assemble_duie, atomic_write, find_spans, load_params,
-                           load_schema, read_dataset, write_predictions)
+                           load_schema, read_dataset, read_samples, write_predictions)
 
 LIC_SCHEMA = [
     {"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
@@ -243,6 +243,15 @@ def test_normalize_lower(tmp_path, lic_schema):
     (s,), report = read_dataset(path, lic_schema, normalize="lower")
     assert s.text == "《abc》的作者是lu xun" and s.triples == [Triple("abc", "作者", "lu xun")]
     assert report.normalize == "lower" and "normalize=lower" in report.summary() and report.notes == Counter()
+
+
+def test_read_samples_follows_the_data_section(tmp_path, lic_schema, capsys):
+    path = write_lines(tmp_path / "t.json", [lic("《ABC》的作者是Lu Xun", ("ABC", "作者", "Lu Xun")), "{not json"])
+    (s,) = read_samples(path, lic_schema, {"on_error": "skip", "normalize": "lower"})
+    assert s.text == "《abc》的作者是lu xun"
+    assert "normalize=lower" in capsys.readouterr().err   # the read report's summary is logged
+    with pytest.raises(DataError, match=r"t\.json:2: "):
+        read_samples(path, lic_schema, {"on_error": "raise", "normalize": "none"})
 
 
 def test_duie_flattening(tmp_path, duie_schema):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from .utils import log
+
 FORMATS = ("lic2019", "duie2")
 DUIE_SLOTS = ("inArea", "inWork", "onDate", "period")
 ON_ERROR = ("skip", "raise")
@@ -360,6 +362,15 @@ def _read_triples(spo_list, text, schema, normalize, where, report, bad) -> list
             seen.add(t)
             triples.append(t)
     return triples
+
+
+def read_samples(path, schema: Schema, data: dict) -> list[Sample]:
+    """Samples of ``path`` read as every stage reads its inputs (the ``data`` section's
+    ``on_error`` and ``normalize``), with the read report's summary logged."""
+    samples, report = read_dataset(path, schema, on_error=data.get("on_error", "skip"),
+                                   normalize=data.get("normalize", "none"))
+    log(report.summary())
+    return samples
 
 
 def assemble_duie(triples) -> list[dict]:

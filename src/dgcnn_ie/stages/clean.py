@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .. import cleaning
-from ..data import atomic_write, load_params, load_schema, read_dataset
+from ..data import atomic_write, load_params, load_schema, read_samples
 from ..ensemble import predictions_dir, read_predictions
 from ..metrics import write_metrics
 from ..utils import log
@@ -26,9 +26,7 @@ def main(params_path: str = "params.yaml") -> dict:
     params = load_params(params_path)
     data, cfg, folds = params["data"], params["clean"], list(params["cv"]["folds"])
     schema = load_schema(data["schema"], data["format"])
-    samples, read_report = read_dataset(data["train"], schema, on_error=data["on_error"],
-                                        normalize=data["normalize"])
-    log(read_report.summary())
+    samples = read_samples(data["train"], schema, data)
     gold = [set(s.triples) if s.labelled else None for s in samples]
     add_min, remove_max = cfg["add_min_votes"], cfg["remove_max_votes"]
     if cfg["enabled"]:

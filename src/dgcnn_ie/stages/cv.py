@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from ..data import load_folds, load_params, load_schema, write_predictions
+from ..data import load_folds, load_params, load_schema, read_samples, write_predictions
 from ..decode import Thresholds
 from ..ensemble import FAMILIES, ROUNDS, history_dir, model_dir, predictions_dir, report_path
 from ..extractor import Extractor
@@ -30,7 +30,7 @@ from .clean import CLEANED_PATH
 from .folds import FOLDS_PATH
 from .prior import OUT_PATH as CANDIDATES_PATH
 from .prior import load_candidates
-from .train import WORD2VEC_PATH, read_split
+from .train import WORD2VEC_PATH
 
 
 def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") -> dict:
@@ -41,7 +41,7 @@ def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") 
     cfg_train = {**params["train"], "epochs": int(params["cv"]["epochs"])}
     schema = load_schema(data["schema"], data["format"])
     train_path = data["train"] if round_ == "raw" else CLEANED_PATH
-    samples = read_split({**data, "train": train_path}, "train", schema)
+    samples = read_samples(train_path, schema, data)
     # the cleaned file is the raw one line for line: same samples, other sources
     assignment = load_folds(FOLDS_PATH, samples if round_ == "raw" else None)
     if fold not in set(assignment):
@@ -57,7 +57,7 @@ def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") 
         kb = KnowledgeBase.build(train, schema)
 
     # the char vocabulary of the train stage: all training texts (this fold's held-out ones are its dev) + dev texts
-    dev_texts = [s.text for s in read_split(data, "dev", schema)] if data.get("dev") else []
+    dev_texts = [s.text for s in read_samples(data["dev"], schema, data)] if data.get("dev") else []
     vocab = CharVocab.build([s.text for s in samples] + dev_texts, int(cfg_model["min_char_count"]))
     with contextlib.ExitStack() as stack:
         if cfg_model["use_word_vectors"]:

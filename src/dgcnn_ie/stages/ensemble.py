@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 from .. import ensemble
-from ..data import load_folds, load_params, load_schema, read_dataset, write_predictions
+from ..data import load_folds, load_params, load_schema, read_samples, write_predictions
 from ..decode import Thresholds
 from ..metrics import score, write_metrics
 from ..utils import log
@@ -78,9 +78,7 @@ def main(params_path: str = "params.yaml") -> dict:
     batch_size = int(params["decode"]["batch_size"])
 
     def read(path):
-        samples, report = read_dataset(path, schema, on_error=data["on_error"], normalize=data["normalize"])
-        log(report.summary())
-        return samples
+        return read_samples(path, schema, data)
 
     raw, cleaned = read(data["train"]), read(CLEANED_PATH)
     assignment = load_folds(FOLDS_PATH, raw)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import DataError, load_params, load_schema, write_predictions
+from ..data import DataError, load_params, load_schema, read_samples, write_predictions
 from ..decode import Thresholds
 from ..extractor import load_extractor
 from ..metrics import score, write_metrics
 from ..utils import log
-from .train import read_split
 
 MODEL_DIR = "models/single"
 METRICS_PATH = "reports/evaluate/metrics.json"
@@ -33,14 +32,14 @@ def main(params_path: str = "params.yaml") -> dict:
     if schema != extractor.schema:
         raise DataError(f"{data['schema']}:1: {MODEL_DIR} was trained with another schema; re-run the train stage")
     metrics: dict = {"dev_labelled": False}
-    dev = read_split(data, "dev", schema) if data.get("dev") else []
+    dev = read_samples(data["dev"], schema, data) if data.get("dev") else []
     if dev and all(s.labelled for s in dev):
         pred = extractor.predict(dev, batch_size)
         metrics = {"dev_labelled": True, "dev_samples": len(dev),
                    **score([set(s.triples) for s in dev], pred, schema.format)}
         log(f"dev: P {metrics['precision']:.4f} R {metrics['recall']:.4f} F1 {metrics['f1']:.4f}")
     write_metrics(METRICS_PATH, metrics)
-    test = read_split(data, "test", schema)
+    test = read_samples(data["test"], schema, data)
     write_predictions(PREDICTIONS_PATH, test, extractor.predict(test, batch_size), schema)
     log(f"test: {len(test)} sentences -> {PREDICTIONS_PATH}")
     return metrics

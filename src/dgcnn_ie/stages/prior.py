@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data import Sample, Schema, atomic_write, load_folds, load_params, load_schema, read_dataset, split
+from ..data import Sample, Schema, atomic_write, load_folds, load_params, load_schema, read_samples, split
 from ..metrics import write_metrics
 from ..prior import Candidate, KnowledgeBase
 from ..utils import log
@@ -100,11 +100,7 @@ def main(params_path: str = "params.yaml") -> dict:
     schema = load_schema(data["schema"], data["format"])
 
     def read(path):
-        if not path:
-            return []
-        samples, report = read_dataset(path, schema, on_error=data["on_error"], normalize=data["normalize"])
-        log(report.summary())
-        return samples
+        return read_samples(path, schema, data) if path else []
 
     train, dev, test = read(train_path), read(data.get("dev")), read(data["test"])
     assignment = load_folds(FOLDS_PATH)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import plots
-from ..data import Sample, atomic_write, load_folds, load_params, load_schema, read_dataset
+from ..data import Sample, atomic_write, load_folds, load_params, load_schema, read_samples
 from ..ensemble import history_dir, model_dir, read_predictions, report_path
 from ..error_analysis import analyse, write_report
 from ..metrics import score, write_metrics
@@ -136,9 +136,7 @@ def main(params_path: str = "params.yaml") -> dict:
     schema = load_schema(data["schema"], data["format"])
 
     def read(path):
-        samples, rep = read_dataset(path, schema, on_error=data["on_error"], normalize=data["normalize"])
-        log(rep.summary())
-        return samples
+        return read_samples(path, schema, data)
 
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     for stale in FIGURES_DIR.glob("*.png"):

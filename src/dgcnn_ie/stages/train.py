@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import DataError, load_params, load_schema, read_dataset
+from ..data import DataError, load_params, load_schema, read_samples
 from ..decode import Thresholds
 from ..extractor import Extractor
 from ..features import CharVocab, Encoder, NoWordVectors, WordVectors
@@ -31,22 +31,14 @@ REPORT_DIR = "reports/train"
 WORD2VEC_PATH = f"{WORD2VEC_DIR}/{VECTORS_FILE}"
 
 
-def read_split(data: dict, key: str, schema):
-    """Samples of ``data[key]`` read as every stage reads them; the report summary is logged."""
-    samples, report = read_dataset(data[key], schema, on_error=data.get("on_error", "skip"),
-                                   normalize=data.get("normalize", "none"))
-    log(report.summary())
-    return samples
-
-
 def main(params_path: str = "params.yaml") -> dict:
     """Run the stage with the parameters at ``params_path``; returns the metrics written."""
     params = load_params(params_path)
     data, cfg_model, cfg_train, cfg_decode = params["data"], params["model"], params["train"], params["decode"]
     seed = int(params["seed"])
     schema = load_schema(data["schema"], data["format"])
-    train = read_split(data, "train", schema)
-    dev = read_split(data, "dev", schema) if data.get("dev") else []
+    train = read_samples(data["train"], schema, data)
+    dev = read_samples(data["dev"], schema, data) if data.get("dev") else []
     unlabelled = [s.source for s in dev if not s.labelled]
     if unlabelled:
         raise DataError(f"{unlabelled[0]}: data.dev must be labelled ({len(unlabelled)} lines have no spo_list); "
