@@ -43,8 +43,13 @@ def decode_spans(start_p, end_p, start_thr: float = 0.5, end_thr: float = 0.4) -
     """Spans ``(start, end)`` (end inclusive): every position with ``start_p >= start_thr``
     takes the nearest position at or after it with ``end_p >= end_thr``; starts
     without such an end are dropped."""
-    starts = np.flatnonzero(np.asarray(start_p) >= start_thr)
-    ends = np.flatnonzero(np.asarray(end_p) >= end_thr)
+    return pair_nearest(np.flatnonzero(np.asarray(start_p) >= start_thr),
+                        np.flatnonzero(np.asarray(end_p) >= end_thr))
+
+
+def pair_nearest(starts: np.ndarray, ends: np.ndarray) -> list[Span]:
+    """Each of the ascending ``starts`` with the nearest of the ascending ``ends`` at or after it
+    (the pairing of :func:`decode_spans`, on positions already above their thresholds)."""
     if not len(starts) or not len(ends):
         return []
     nearest = np.searchsorted(ends, starts, side="left")

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .data import Schema, Triple
-from .decode import ProbabilityModel, decode_spans
+from .decode import ProbabilityModel, decode_spans, pair_nearest
 from .metrics import score
 
 Point = tuple[float, float]
@@ -30,14 +30,6 @@ def make_grid(starts: Sequence[float], ends: Sequence[float]) -> list[Point]:
     if bad:
         raise ValueError(f"thresholds must be in (0, 1], got {bad[0]}")
     return grid
-
-
-def _nearest_spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
-    """``decode_spans`` on already-thresholded, ascending start and end positions."""
-    if not len(starts) or not len(ends):
-        return []
-    nearest = np.searchsorted(ends, starts, side="left")
-    return [(int(s), int(ends[j])) for s, j in zip(starts, nearest) if j < len(ends)]
 
 
 class _ObjectCandidates:
@@ -58,7 +50,7 @@ class _ObjectCandidates:
         for c, (s_pos, s_p, e_pos, e_p) in self.by_predicate.items():
             starts = s_pos[s_p >= start_thr]
             if len(starts):
-                for span in _nearest_spans(starts, e_pos[e_p >= end_thr]):
+                for span in pair_nearest(starts, e_pos[e_p >= end_thr]):
                     yield c, span
 
 
