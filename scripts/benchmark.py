@@ -188,8 +188,19 @@ def _rate(n: float, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
+def presegment(word_vectors, samples, max_len: int, counter: SegmentationCounter) -> dict:
+    """Segment ``samples`` into the word-row memo before timing (as encoding them does); how long it took."""
+    counter.start()
+    t0 = time.perf_counter()
+    for s in samples:
+        word_vectors.char_aligned(s.text[:max_len])
+    pre = {"seconds": time.perf_counter() - t0, **counter.stop(len(samples))}
+    pre["texts_per_s"] = _rate(len(samples), pre["seconds"])
+    return pre
+
+
 def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter) -> dict:
-    from dgcnn_ie.train import fresh_state, train_specs, warmup_lr
+    from dgcnn_ie.train import fresh_state, train_specs, warmup_lr, warmup_steps
 
     cfg_train, cfg_model = params["train"], params["model"]
     batch_size = args.batch_size or int(cfg_train["batch_size"])
@@ -199,12 +210,8 @@ def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter)
 
     pre = None
     if args.segmentation in ("realistic", "warm") and counter.segmenter is not None:
-        t0 = time.perf_counter()
-        counter.start()
-        for s in samples:   # what the first epoch does; later epochs find these rows in the memo
-            encoder.word_vectors.char_aligned(s.text[:max_len])
-        pre = {"seconds": time.perf_counter() - t0, **counter.stop(len(samples))}
-        pre["texts_per_s"] = _rate(len(samples), pre["seconds"])
+        # what the first epoch does; later epochs find these rows in the memo
+        pre = presegment(encoder.word_vectors, samples, max_len, counter)
 
     def batches():
         for epoch in itertools.count(1):
@@ -212,8 +219,7 @@ def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter)
                                        augment=augment, augment_rate=augment_rate)
 
     base_lr = float(cfg_train["lr"])
-    steps_per_epoch = -(-len(samples) // batch_size)
-    warmup_lr_steps = int(round(float(cfg_train["warmup_epochs"]) * steps_per_epoch))
+    warmup_lr_steps = warmup_steps(len(samples), batch_size, cfg_train["warmup_epochs"])
     _, _, step = fresh_state(models, base_lr, cfg_train, train_specs(encoder))
     it = batches()
     global_step = 0
@@ -278,12 +284,7 @@ def benchmark_inference(args, params, samples, extractor, gpu, segmenter) -> dic
     warm_s = time.perf_counter() - t0
     pre = None
     if args.segmentation == "warm" and segmenter is not None:
-        counter.start()
-        t0 = time.perf_counter()
-        for s in timed:
-            extractor.encoder.word_vectors.char_aligned(s.text[:max_len])
-        pre = {"seconds": time.perf_counter() - t0, **counter.stop(len(timed))}
-        pre["texts_per_s"] = _rate(len(timed), pre["seconds"])
+        pre = presegment(extractor.encoder.word_vectors, timed, max_len, counter)
     # Count the object-model rows (decoded subjects): the object pass is a large part of the cost.
     rows = [0]
     object_probs = extractor.object_probs
@@ -494,7 +495,7 @@ def format_report(r: dict) -> str:
         f"gold subjects {i['gold_subjects_per_sentence']:.2f}; {i['triples_per_sentence']:.2f} triples per sentence",
         *([f"  NOTE            the model decodes {i['object_rows_per_sentence']:.2f} subjects per sentence, the data "
             f"has {i['gold_subjects_per_sentence']:.2f}: the object pass is not representative; time a trained "
-            "model with --extractor"] if not _representative(i) else []),
+            "model with --extractor"] if not i["decoding_representative"] else []),
         *([f"  pre-segmented   before timing: {_seg(i['pre_segmentation'])}"] if i["pre_segmentation"] else []),
         f"  segmentation    in the timed run: {_seg(i['segmentation'])}",
         f"  peak memory     RSS {_mib(i['peak_rss_mib'])}; GPU {_mib(i['gpu_peak_mib'])}",

@@ -6,7 +6,7 @@ import pytest
 
 from dgcnn_ie.data import Sample, Triple, load_schema, read_dataset
 from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
-from dgcnn_ie.train import plateau_reached, split_holdout, train_model, warmup_lr
+from dgcnn_ie.train import plateau_reached, split_holdout, train_model, warmup_lr, warmup_steps
 
 SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 CFG_MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
@@ -21,6 +21,11 @@ CFG_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0
 def test_warmup_is_linear_per_step_then_flat():
     assert [warmup_lr(s, 4, 1e-3) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
     assert warmup_lr(0, 0, 1e-3) == 1e-3
+
+
+def test_warmup_steps_are_epochs_of_batches():
+    assert warmup_steps(100, 32, 1) == 4          # ceil(100 / 32) steps per epoch
+    assert warmup_steps(100, 32, 0.5) == 2 and warmup_steps(96, 32, 2) == 6 and warmup_steps(100, 32, 0) == 0
 
 
 @pytest.mark.parametrize("f1s, expected", [

@@ -62,6 +62,11 @@ def warmup_lr(step: int, warmup_steps: int, base_lr: float) -> float:
     return base_lr * min(1.0, (step + 1) / warmup_steps)
 
 
+def warmup_steps(n_samples: int, batch_size: int, warmup_epochs: float) -> int:
+    """Steps of the linear warm-up: ``warmup_epochs`` epochs of ``ceil(n_samples / batch_size)`` steps."""
+    return int(round(float(warmup_epochs) * math.ceil(n_samples / batch_size)))
+
+
 def plateau_reached(f1s: Sequence[float], *, min_epoch: int, patience: int, min_f1: float,
                     force_epoch: int = 0) -> bool:
     """The reference rule, checked after each epoch: more than ``min_epoch`` epochs done and
@@ -190,7 +195,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     specs = train_specs(encoder)
     base_lr, batch_size = float(cfg_train["lr"]), int(cfg_train["batch_size"])
     steps_per_epoch = math.ceil(len(train_samples) / batch_size)
-    warmup_steps = int(round(float(cfg_train["warmup_epochs"]) * steps_per_epoch))
+    n_warmup = warmup_steps(len(train_samples), batch_size, cfg_train["warmup_epochs"])
     optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs)
     log(f"training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
         f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
@@ -210,7 +215,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
         losses = []
         lr = base_lr
         for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
-            lr = float(cfg_train["lr_after_plateau"]) if after_plateau else warmup_lr(global_step, warmup_steps, base_lr)
+            lr = float(cfg_train["lr_after_plateau"]) if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
             losses.append(float(step(inputs, targets, tf.constant(lr, tf.float32))))
             global_step += 1
         if ema is not None:
