@@ -161,7 +161,7 @@ def table(rows: list[Row], metric: str = AUTO, baseline_name: str | None = None,
         path, key = metric_key(r, metric)
         value = lookup(r, path, key)
         p = rec = None
-        if key.endswith("f1") and (key == "f1" or key[-3] in "._"):   # f1 / x.f1 / dev_f1 beside precision, recall
+        if key == "f1" or key.endswith((".f1", "_f1")):   # beside its precision and recall
             p, rec = (lookup(r, path, key[:-2] + name) for name in ("precision", "recall"))
         changes = "(baseline)" if r is baseline else ", ".join(changed_params(r, baseline)) or "(none)"
         lines.append(f"| {_cell(r.name)} | {_cell(changes)} | {r.state} | {_num(p)} | {_num(rec)} | "
