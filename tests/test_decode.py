@@ -74,6 +74,8 @@ def test_empty_inputs():
 
 def test_thresholds_from_params():
     assert Thresholds.from_params({"start_threshold": 0.6, "end_threshold": 0.3}) == Thresholds(0.6, 0.3)
+    cfg_train = {"selection_thresholds": {"start_threshold": 0.45, "end_threshold": 0.35}}
+    assert Thresholds.for_selection(cfg_train) == Thresholds(0.45, 0.35)
 
 
 def test_extract_several_subjects_predicates_and_one_object_pass():

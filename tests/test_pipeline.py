@@ -157,3 +157,21 @@ def test_second_repro_runs_nothing(pipeline):
     assert "Running stage" not in out, out[-3000:]
     status = _run(dvc + ["status"], repo, env)
     assert "Data and pipelines are up to date" in status, status
+
+
+@pytest.mark.slow
+def test_new_decode_thresholds_retrain_nothing(pipeline):
+    """A tuned threshold pair (reports/thresholds.json) re-decodes with the trained models only."""
+    repo, env, _ = pipeline
+    path = repo / "params.yaml"
+    original = path.read_text(encoding="utf-8")
+    params = yaml.safe_load(original)
+    params["decode"]["end_threshold"] = 0.55
+    try:
+        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT_S)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(json.loads(proc.stdout)) == {"evaluate", "ensemble", "report"}, proc.stdout

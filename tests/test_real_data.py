@@ -57,7 +57,7 @@ CFG_MODEL = {"arch": "dgcnn", "width": 64, "dilations": [1, 2, 5, 1, 2, 5], "ker
 CFG_TRAIN = {"epochs": 12, "batch_size": 16, "lr": 0.005, "lr_after_plateau": 0.001, "warmup_epochs": 1,
              "plateau_patience": 100, "plateau_min_epoch": 100, "plateau_min_f1": 0.0, "plateau_force_epoch": 9,
              "ema": True, "ema_decay": 0.99, "augment": True, "augment_rate": 0.5}
-CFG_DECODE = {"start_threshold": 0.5, "end_threshold": 0.4, "batch_size": 64}
+DECODE_BATCH = 64
 
 pytestmark = [pytest.mark.realdata]
 
@@ -85,7 +85,7 @@ def _encoder(schema, train) -> Encoder:
 
 
 def _test_f1(extractor: Extractor, test) -> dict:
-    pred = extractor.predict(test, batch_size=CFG_DECODE["batch_size"], show_progress=False)
+    pred = extractor.predict(test, batch_size=DECODE_BATCH, show_progress=False)
     return score([set(s.triples) for s in test], pred, "duie2")
 
 
@@ -105,7 +105,7 @@ def test_reduced_model_learns_real_duie_triples(duie, tmp_path):
     schema, train, test = duie
     encoder = _encoder(schema, train)
     result = train_model(train, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN,
-                         cfg_decode=CFG_DECODE, encoder=encoder, seed=SEED, out_dir=tmp_path, log=lambda msg: None)
+                         decode_batch_size=DECODE_BATCH, encoder=encoder, seed=SEED, out_dir=tmp_path, log=lambda msg: None)
     assert len(result.history) == CFG_TRAIN["epochs"] and result.heldout
     assert [h["reloaded"] for h in result.history].count(True) == 1
     scores = _test_f1(Extractor(result.models, encoder, schema, CFG_MODEL), test)

@@ -32,6 +32,11 @@ class Thresholds:
     def from_params(cls, decode_cfg: dict) -> "Thresholds":
         return cls(float(decode_cfg["start_threshold"]), float(decode_cfg["end_threshold"]))
 
+    @classmethod
+    def for_selection(cls, cfg_train: dict) -> "Thresholds":
+        """The thresholds that decode the dev set during training (``train.selection_thresholds``)."""
+        return cls.from_params(cfg_train["selection_thresholds"])
+
 
 class ProbabilityModel(Protocol):
     def subject_probs(self, inputs) -> tuple[np.ndarray, np.ndarray]: ...

@@ -154,7 +154,8 @@ def _write_history(out_dir: Path, history: list[dict]) -> None:
 
 def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None, *, schema: Schema,
                 cfg_model: dict, cfg_train: dict, encoder: Encoder, seed: int, out_dir,
-                cfg_decode: dict | None = None, kb_candidates: Sequence[list] | None = None,
+                thresholds: Thresholds = Thresholds(), decode_batch_size: int = 64,
+                kb_candidates: Sequence[list] | None = None,
                 dev_candidates: Sequence[list] | None = None,
                 log: Callable[[str], None] = default_log) -> TrainResult:
     """Train one model; writes ``out_dir/history.json`` and ``history.csv`` after every epoch.
@@ -162,6 +163,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     ``kb_candidates[i]`` are the (self-excluded) prior candidates of ``train_samples[i]`` and
     ``dev_candidates`` those of the dev samples; give both to train with prior features.
     ``dev_samples`` None or empty: a seeded 10% of the training samples is held out instead.
+    ``thresholds`` decode the dev set after every epoch (model selection).
     """
     if dev_samples and (kb_candidates is None) != (dev_candidates is None):
         raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
@@ -188,8 +190,6 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     if device == "CPU":
         tf.config.experimental.enable_op_determinism()
     set_seed(seed)
-    cfg_decode = cfg_decode or {"start_threshold": 0.5, "end_threshold": 0.4, "batch_size": 64}
-    thresholds = Thresholds.from_params(cfg_decode)
     models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
     extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
     specs = train_specs(encoder)
@@ -221,7 +221,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
         if ema is not None:
             ema.apply()
         try:
-            pred = extractor.predict(dev_samples, batch_size=int(cfg_decode["batch_size"]),
+            pred = extractor.predict(dev_samples, batch_size=decode_batch_size,
                                      candidates=dev_candidates)
             scores = score(gold, pred, schema.format)
             if scores["f1"] >= best_f1:  # ties: the later, longer trained weights

@@ -4,7 +4,8 @@
     python -m dgcnn_ie.stages.cv --round clean --family prior --fold F  # cv@prior-F: cleaned labels
 
 Trains on the other folds of `data/folds.json` for `cv.epochs` epochs (the rest of
-`train` as is), selects the best epoch on fold F, and writes (paths in
+`train` as is), selects the best epoch on fold F (decoded at
+`train.selection_thresholds`, as are the predictions below), and writes (paths in
 `ensemble.py`) the Extractor folder, the held-out fold's predictions `oof.json`
 (raw round: also `train.json`, the whole training set, for the clean stage's
 votes), the metrics `fold<F>.json` and the training history. The prior family
@@ -39,6 +40,7 @@ def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") 
     params = load_params(params_path)
     data, cfg_model, seed = params["data"], params["model"], int(params["seed"])
     cfg_train = {**params["train"], "epochs": int(params["cv"]["epochs"])}
+    selection, batch = Thresholds.for_selection(cfg_train), int(params["decode"]["batch_size"])
     schema = load_schema(data["schema"], data["format"])
     train_path = data["train"] if round_ == "raw" else CLEANED_PATH
     samples = read_samples(train_path, schema, data)
@@ -68,14 +70,14 @@ def main(round_: str, family: str, fold: int, params_path: str = "params.yaml") 
         log(f"{round_}/{family} fold {fold}: {len(train)} training, {len(held)} held-out samples")
         result = train_model(train, held, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,
                              encoder=encoder, seed=seed, out_dir=history_dir(round_, family, fold),
-                             cfg_decode=params["decode"], kb_candidates=train_cands, dev_candidates=held_cands)
-        extractor = Extractor(result.models, encoder, schema, cfg_model, Thresholds.from_params(params["decode"]),
+                             thresholds=selection, decode_batch_size=batch,
+                             kb_candidates=train_cands, dev_candidates=held_cands)
+        extractor = Extractor(result.models, encoder, schema, cfg_model, selection,
                               uses_prior=family == "prior",
                               word2vec_path=WORD2VEC_PATH if cfg_model["use_word_vectors"] else None,
                               segmenter=(params.get("segment") or {}).get("backend", "jieba"),
-                              normalize=data["normalize"], batch_size=int(params["decode"]["batch_size"]))
+                              normalize=data["normalize"], batch_size=batch)
         extractor.save(out_model)
-        batch = int(params["decode"]["batch_size"])
         oof = extractor.predict(held, batch, candidates=held_cands, show_progress=False)
         out = predictions_dir(round_, family, fold)
         write_predictions(out / "oof.json", held, oof, schema)

@@ -1,10 +1,11 @@
 """DVC stage `train`: one model without prior features on the full training file.
 
-Reads `seed`, `data`, `segment`, `model`, `train` and `decode` from params.yaml
-and the word vectors `models/word2vec/vectors.kv` (unless
+Reads `seed`, `data`, `segment`, `model`, `train` and `decode.batch_size` from
+params.yaml and the word vectors `models/word2vec/vectors.kv` (unless
 `model.use_word_vectors` is false). The char vocabulary is built from the train
-and dev texts (`model.min_char_count`). Model selection uses `data.dev`; when it
-is "" a seeded 10% of the training file is held out instead. Writes:
+and dev texts (`model.min_char_count`). Model selection decodes `data.dev` at
+`train.selection_thresholds` (saved with the model); when `data.dev` is "" a
+seeded 10% of the training file is held out instead. Writes:
 
 - `models/single/`: the saved extractor (`load_extractor`);
 - `reports/train/history.json` and `history.csv`: per-epoch loss, dev P/R/F1, lr, seconds;
@@ -34,7 +35,8 @@ WORD2VEC_PATH = f"{WORD2VEC_DIR}/{VECTORS_FILE}"
 def main(params_path: str = "params.yaml") -> dict:
     """Run the stage with the parameters at ``params_path``; returns the metrics written."""
     params = load_params(params_path)
-    data, cfg_model, cfg_train, cfg_decode = params["data"], params["model"], params["train"], params["decode"]
+    data, cfg_model, cfg_train = params["data"], params["model"], params["train"]
+    decode_batch = int(params["decode"]["batch_size"])
     seed = int(params["seed"])
     schema = load_schema(data["schema"], data["format"])
     train = read_samples(data["train"], schema, data)
@@ -54,13 +56,14 @@ def main(params_path: str = "params.yaml") -> dict:
     log(f"vocabulary: {len(vocab)} chars (min count {cfg_model['min_char_count']}), word vectors dim {words.dim}")
     try:
         result = train_model(train, dev, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,
-                             cfg_decode=cfg_decode, encoder=encoder, seed=seed, out_dir=REPORT_DIR)
+                             thresholds=Thresholds.for_selection(cfg_train), decode_batch_size=decode_batch,
+                             encoder=encoder, seed=seed, out_dir=REPORT_DIR)
     finally:
         if segmenter is not None:
             segmenter.close()
-    extractor = Extractor(result.models, encoder, schema, cfg_model, Thresholds.from_params(cfg_decode),
+    extractor = Extractor(result.models, encoder, schema, cfg_model, Thresholds.for_selection(cfg_train),
                           word2vec_path=w2v_path, segmenter=(params.get("segment") or {}).get("backend", "jieba"),
-                          normalize=data.get("normalize", "none"), batch_size=int(cfg_decode["batch_size"]))
+                          normalize=data.get("normalize", "none"), batch_size=decode_batch)
     extractor.save(MODEL_DIR)
     epochs = len(result.history)
     metrics = {"dev_precision": result.best.get("precision", 0.0), "dev_recall": result.best.get("recall", 0.0),
