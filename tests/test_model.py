@@ -11,6 +11,7 @@ from dgcnn_ie.model import (
     load_models,
     has_softmax_objects,
     masked_loss,
+    split_models,
 )
 
 C, DW, VOCAB = 3, 8, 30
@@ -208,6 +209,8 @@ def test_softmax_object_loss_matches_numpy():
 def test_bilstm_object_heads_are_softmax_predicate_channels():
     models = _build(arch="bilstm")
     assert has_softmax_objects(models) and not has_softmax_objects(_build())
+    renamed = keras.Model(models.train.input, models.train.output, name="baseline")
+    assert has_softmax_objects(split_models(renamed))   # the heads decide, not the name
     batch = _batch([7, 5])
     out = models.train(batch, training=False)
     totals = np.asarray(out["object_start"]).sum(-1)

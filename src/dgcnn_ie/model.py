@@ -448,8 +448,9 @@ def _binary_crossentropy(target, prob):
 
 def has_softmax_objects(models: Models) -> bool:
     """Whether the object heads are softmaxes over "no object" + predicates (the BiLSTM
-    baseline) rather than independent sigmoids; read from the saved model's name."""
-    return models.train.name == "bilstm_train"
+    baseline) rather than independent sigmoids: read from the layers themselves, so a
+    loaded or renamed model gets the loss its heads need."""
+    return any(isinstance(layer, PredicateChannels) for layer in models.train.layers)
 
 
 def _categorical_objects(target, prob):
