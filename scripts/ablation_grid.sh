@@ -50,8 +50,15 @@ for entry in "${grid[@]}"; do
   name="${entry%%|*}"
   if [[ -n "${ONLY:-}" && " $ONLY " != *" $name "* ]]; then continue; fi
   read -r -a overrides <<< "${entry#*|}"
-  sets=()
-  for kv in "${overrides[@]}"; do sets+=(-S "$kv"); done
+  sets=() clash=""
+  for kv in "${overrides[@]}"; do
+    sets+=(-S "$kv")
+    for arg in "${extra[@]}"; do [[ "$arg" == "${kv%%=*}="* ]] && clash="$arg"; done
+  done
+  if [[ -n "$clash" ]]; then   # the extra -S comes last and would undo this row's switch
+    echo "skipping $prefix$name: the extra -S $clash overrides its switch (${entry#*|})" >&2
+    continue
+  fi
   cmd=("${dvc[@]}" exp run --queue -n "$prefix$name" "${data[@]}" "${sets[@]}" "${extra[@]}")
   if (( dry_run )); then
     printf '%q ' "${cmd[@]}"; echo
