@@ -75,8 +75,8 @@ if (( ${#failed[@]} )); then
   echo "could not queue: ${failed[*]} (name taken? remove with: dvc exp remove <name>, or set ABLATION_PREFIX)" >&2
 fi
 cat <<EOF
-Run them one at a time (each trains every CV model; a GPU helps):
-  ${dvc[*]} queue start -j 1
+Run them one at a time (each trains every CV model; a GPU helps), each with its own copy of src/:
+  PYTHONPATH=src ${dvc[*]} queue start -j 1
   ${dvc[*]} queue status                    # progress; logs: ${dvc[*]} queue logs <name>
 Then compare:
   ${dvc[*]} exp show --only-changed
