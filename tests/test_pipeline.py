@@ -135,6 +135,9 @@ def test_metrics_and_cleaned_file(pipeline):
     assert [json.loads(a)["text"] for a in prepared] == [json.loads(b)["text"] for b in cleaned]
     assert clean["triples_after"] == sum(len(json.loads(b)["spo_list"]) for b in cleaned)
     assert (repo / "predictions/ensemble/dev.json").is_file()
+    # the report stage swept the submitted system: each fold's plain + prior cv models, united
+    thresholds = json.loads((repo / "reports/thresholds.json").read_text(encoding="utf-8"))
+    assert thresholds["source"] == f"cv/plain + cv/prior out-of-fold predictions, folds [0, 1], {TRAIN_LINES} sentences"
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """plots.py (PNGs written atomically and deterministically; predicate names never drawn as missing glyphs)
 and the report stage that renders them."""
+import dataclasses
 import json
 import shutil
 import warnings
@@ -210,3 +211,85 @@ def test_report_stage_tunes_thresholds_on_out_of_fold_predictions(workspace, mon
     assert doc["best"]["n_gold"] == sum(len(s.triples) for s in train)
     assert (workspace / "reports/figures/thresholds.png").is_file()
     assert not (workspace / "reports/figures/stale.png").exists()
+
+
+def test_oof_sweep_unites_the_members_of_each_fold(workspace):
+    """Two fold models that each know half of the gold: alone recall 1/2 at (0.5, 0.4), united 1."""
+    schema = load_schema("schema.json", "lic2019")
+    train, _ = read_dataset("train.json", schema)
+    assignment = [i % 2 for i in range(len(train))]
+    halves = {fam: OracleModel([s if i % 2 == k else dataclasses.replace(s, triples=[])
+                                for i, s in enumerate(train)], schema)
+              for k, fam in enumerate(("plain", "prior"))}
+    given = []
+
+    def make_inputs(texts, cands=None):
+        given.append(cands)
+        return list(texts)
+
+    def candidates(fold):
+        return [(fold, i) for i in range(len(train))]
+
+    def load(directory):
+        return halves[directory.parent.name]
+
+    grid = [(0.5, 0.4)]
+    n_gold = sum(len(s.triples) for s in train)
+    alone, n = report.oof_sweep(train, assignment, [0, 1], schema, grid, 8, load, make_inputs,
+                                [("clean", "plain")], candidates)
+    assert n == len(train) and 0 < alone[0]["tp"] < n_gold and alone[0]["precision"] == 1.0
+    given.clear()
+    united, _ = report.oof_sweep(train, assignment, [0, 1], schema, grid, 8, load, make_inputs,
+                                 [("clean", "plain"), ("clean", "prior")], candidates)
+    assert united[0]["tp"] == n_gold and united[0]["f1"] == 1.0
+    prior_cands = [c for cands in given if cands is not None for c in cands]
+    assert prior_cands and all(assignment[i] == fold for fold, i in prior_cands)   # that fold's own KB rows
+    assert None in given                                                            # plain: no candidates
+    with pytest.raises(ValueError, match="prior-family member needs"):
+        report.oof_sweep(train, assignment, [0], schema, grid, 8, load, make_inputs, [("clean", "prior")])
+
+
+@pytest.mark.parametrize("tune_on, mode, members", [
+    ("cv_raw", "union", [("raw", "plain")]),
+    ("cv", "union", [("clean", "plain"), ("clean", "prior")]),
+    ("cv", "average", [("clean", "plain")]),
+    ("cv", "single", [("clean", "plain")]),
+])
+def test_tuning_members_follow_the_submitted_system(tune_on, mode, members):
+    params = {"report": {"tune_on": tune_on}, "cv": {"families": ["plain", "prior"]}, "ensemble": {"mode": mode}}
+    assert report.tuning_members(params) == members
+    with pytest.raises(ValueError, match="report.tune_on"):
+        report.tuning_members({**params, "report": {"tune_on": "dev"}})
+
+
+def test_report_stage_tunes_on_the_cv_models(workspace, monkeypatch):
+    params = yaml.safe_load((workspace / "params.yaml").read_text(encoding="utf-8"))
+    params["report"].update(tune_thresholds=True, tune_on="cv")
+    params["ensemble"] = {"mode": "union"}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    (workspace / "data/cleaned").mkdir(parents=True)
+    shutil.copy(workspace / "train.json", workspace / "data/cleaned/train.json")
+    checked = []
+    schema = load_schema("schema.json", "lic2019")
+    train, _ = read_dataset("train.json", schema)
+    loaded = []
+
+    def load(directory):
+        loaded.append(str(directory))
+        return OracleModel(train, schema)
+
+    monkeypatch.setattr(report, "_fold_model_api", lambda: (load, lambda texts, cands=None: list(texts)))
+
+    def load_candidates(path, split, fold, samples, schema):
+        checked.append((path, split, fold, samples[0].source))
+        return [[] for _ in samples]
+
+    monkeypatch.setattr(report, "load_candidates", load_candidates)
+    report.main()
+    # candidates of each fold's KB, checked against the cleaned file the prior stage made them for
+    assert checked == [("features/prior/candidates.json", "train", f, "data/cleaned/train.json:1") for f in (0, 1)]
+    assert loaded == ["models/cv/plain/fold0", "models/cv/prior/fold0", "models/cv/plain/fold1",
+                      "models/cv/prior/fold1"]
+    doc = json.loads((workspace / "reports/thresholds.json").read_text())
+    assert doc["source"].startswith("cv/plain + cv/prior out-of-fold predictions")
+    assert doc["decode"] == {"start_threshold": 0.5, "end_threshold": 0.4} and doc["best"]["f1"] == 1.0

@@ -1,14 +1,18 @@
 """Stage `report`: figures, error analysis and threshold tuning from what the pipeline produced.
 
-Reads `data`, `decode`, `cv.folds`, `cv.families` and `report` from params.yaml, and
+Reads `data`, `decode`, `cv.folds`, `cv.families`, `ensemble.mode` and `report` from params.yaml, and
 
 - the training histories `reports/train/history.json`, `reports/cv_raw/fold<f>/history.json`,
   `reports/cv/<family>/fold<f>/history.json` and the fold reports `reports/.../fold<f>.json`;
 - `reports/clean/report.json` (cleaning statistics);
 - `predictions/ensemble/dev.json` (the submitted system on dev) and the dev gold `data.dev`;
-- with `report.tune_thresholds`: the `cv_raw` fold models and their held-out folds
-  (`data.train`, `data/folds.json`), swept over `report.start_thresholds` x
-  `report.end_thresholds` (plus the current `decode` thresholds).
+- with `report.tune_thresholds`: fold models and their held-out folds (`data.train`,
+  `data/folds.json`), swept over `report.start_thresholds` x `report.end_thresholds`
+  (plus the current `decode` thresholds): after `report.tune_on`, the `cv_raw` model
+  of each fold, or the `cv` models of each fold that make up the submitted system
+  (their predictions united, as `ensemble.mode` unites families; the prior family
+  with `features/prior` candidates of that fold's KB, checked against
+  `data/cleaned/train.json`).
 
 Writes PNGs under `reports/figures/` (an index with captions in `reports/figures.md`),
 `reports/error_analysis.md` / `.json`, and `reports/thresholds.json`: `decode` holds the
@@ -29,15 +33,19 @@ from ..error_analysis import analyse, write_report
 from ..metrics import score, write_metrics
 from ..tuning import best_thresholds, make_grid, score_sweep, sweep_predictions
 from ..utils import log
+from .clean import CLEANED_PATH
 from .clean import REPORT_PATH as CLEAN_REPORT
 from .ensemble import OUT_DIR as ENSEMBLE_DIR
 from .folds import FOLDS_PATH
+from .prior import OUT_PATH as CANDIDATES_PATH
+from .prior import load_candidates
 
 TRAIN_HISTORY = Path("reports/train/history.json")
 FIGURES_DIR = Path("reports/figures")
 FIGURES_INDEX = Path("reports/figures.md")
 ERRORS_MD, ERRORS_JSON = "reports/error_analysis.md", "reports/error_analysis.json"
 THRESHOLDS_PATH = "reports/thresholds.json"
+TUNE_SOURCES = ("cv_raw", "cv")
 
 
 def _read_json(path: Path):
@@ -51,24 +59,52 @@ def _fold_model_api() -> tuple[Callable, Callable]:
     return load_extractor, TextBatch
 
 
+def tuning_members(params: dict) -> list[tuple[str, str]]:
+    """(round, family) of the fold models whose per-fold union `report.tune_on` sweeps: `cv_raw`, the raw-label
+    model; `cv`, the families the submission is made of (every family for `ensemble.mode: union`, else the first)."""
+    source = params["report"].get("tune_on", "cv_raw")
+    if source not in TUNE_SOURCES:
+        raise ValueError(f"report.tune_on must be one of {TUNE_SOURCES}, got {source!r}")
+    if source == "cv_raw":
+        return [("raw", "plain")]
+    families = list(params["cv"]["families"])
+    return [("clean", fam) for fam in (families if params["ensemble"]["mode"] == "union" else families[:1])]
+
+
 def oof_sweep(samples: Sequence[Sample], assignment: Sequence[int], folds: Sequence[int], schema, grid,
-              batch_size: int, load_model: Callable, make_inputs: Callable) -> tuple[list[dict], int]:
-    """The threshold sweep of the `cv_raw` fold models on their own held-out folds, pooled over folds
-    (scored against the raw labels); returns the sweep and the number of sentences."""
+              batch_size: int, load_model: Callable, make_inputs: Callable,
+              members: Sequence[tuple[str, str]] = (("raw", "plain"),),
+              candidates: Callable[[int], list] | None = None) -> tuple[list[dict], int]:
+    """The threshold sweep of each fold's models (``members``: (round, family) pairs, their predictions united
+    per sentence) on that fold's held-out sentences, pooled over folds and scored against the labels of
+    ``samples``; returns the sweep and the number of sentences. ``candidates(fold)`` gives the prior candidates
+    of every sample for that fold's KB (needed by a prior member); ``make_inputs(texts[, candidates])``."""
     gold, predictions = [], [[] for _ in grid]
     for fold in folds:
-        held = [s for s, a in zip(samples, assignment, strict=True) if a == fold]
+        held = sorted((i for i, a in enumerate(assignment) if a == fold), key=lambda i: len(samples[i].text))
         if not held:
             continue
-        model = load_model(model_dir("raw", "plain", fold))
-        held.sort(key=lambda s: len(s.text))
-        texts = [s.text for s in held]
-        batches = ((make_inputs(texts[i:i + batch_size]), texts[i:i + batch_size])
-                   for i in range(0, len(texts), batch_size))
-        for g, pred in enumerate(sweep_predictions(model, batches, schema, grid)):
+        texts = [samples[i].text for i in held]
+        united = None
+        for round_, family in members:
+            model = load_model(model_dir(round_, family, fold))
+            cands = None
+            if family == "prior":
+                if candidates is None:
+                    raise ValueError("a prior-family member needs the prior candidates")
+                every = candidates(fold)
+                cands = [every[i] for i in held]
+            batches = ((make_inputs(texts[i:i + batch_size]) if cands is None
+                        else make_inputs(texts[i:i + batch_size], cands[i:i + batch_size]), texts[i:i + batch_size])
+                       for i in range(0, len(texts), batch_size))
+            swept = sweep_predictions(model, batches, schema, grid)
+            united = swept if united is None else [[a | b for a, b in zip(mine, theirs, strict=True)]
+                                                   for mine, theirs in zip(united, swept, strict=True)]
+        for g, pred in enumerate(united):
             predictions[g] += pred
-        gold += [set(s.triples) for s in held]
-        log(f"report: threshold sweep of cv_raw fold {fold} on {len(held)} held-out sentences")
+        gold += [set(samples[i].triples) for i in held]
+        log(f"report: threshold sweep of fold {fold} ({' + '.join(f'{r}/{f}' for r, f in members)}) "
+            f"on {len(held)} held-out sentences")
     return score_sweep(gold, predictions, grid, schema.format), len(gold)
 
 
@@ -111,20 +147,29 @@ def _thresholds(params: dict, schema, read) -> tuple[dict, list[plots.Rendered]]
     grid = sorted(set(make_grid(cfg["start_thresholds"], cfg["end_thresholds"])) | {current})
     samples = read(params["data"]["train"])
     folds = [int(f) for f in params["cv"]["folds"]]
+    members = tuning_members(params)
+    described = " + ".join("cv_raw" if r == "raw" else f"cv/{f}" for r, f in members)
+
+    # the prior stage made the train candidates for the cleaned file (line for line the raw one), as cv trains on it
+    kb_samples = read(CLEANED_PATH) if any(family == "prior" for _, family in members) else None
+
+    def candidates(fold):
+        return load_candidates(CANDIDATES_PATH, "train", fold, samples=kb_samples, schema=schema)
+
     load_model, make_inputs = _fold_model_api()
     sweep, n = oof_sweep(samples, load_folds(FOLDS_PATH, samples), folds, schema, grid,
-                         int(decode["batch_size"]), load_model, make_inputs)
+                         int(decode["batch_size"]), load_model, make_inputs, members, candidates)
     at_current = next(r for r in sweep if (r["start_threshold"], r["end_threshold"]) == current)
     best = best_thresholds(sweep)
     if best["f1"] <= at_current["f1"]:      # move only for a strict gain
         best = at_current
-    doc = {"tuned": True, "source": f"cv_raw out-of-fold predictions, folds {folds}, {n} sentences",
+    doc = {"tuned": True, "source": f"{described} out-of-fold predictions, folds {folds}, {n} sentences",
            "decode": {"start_threshold": best["start_threshold"], "end_threshold": best["end_threshold"]},
            "best": best, "current": at_current, "f1_gain": best["f1"] - at_current["f1"], "sweep": sweep}
     log(f"report: best thresholds start {best['start_threshold']:g} end {best['end_threshold']:g}: "
         f"out-of-fold F1 {best['f1']:.4f} (current {at_current['f1']:.4f})")
     figure = plots.threshold_curves(sweep, FIGURES_DIR / "thresholds.png", best, at_current,
-                                    "decode thresholds on cv_raw out-of-fold predictions")
+                                    f"decode thresholds on {described} out-of-fold predictions")
     return doc, [figure]
 
 
