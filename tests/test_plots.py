@@ -160,6 +160,20 @@ def workspace(tmp_path, monkeypatch, repo_root):
     return tmp_path
 
 
+def _recording_oracle():
+    """The training samples, the model folders loaded so far, and a loader that records the folder and
+    returns the oracle of the training file."""
+    schema = load_schema("schema.json", "lic2019")
+    train, _ = read_dataset("train.json", schema)
+    loaded = []
+
+    def load(directory):
+        loaded.append(str(directory))
+        return OracleModel(train, schema)
+
+    return train, loaded, load
+
+
 def test_report_stage_without_tuning(workspace, no_cjk_font):
     summary = report.main()
     figures = workspace / "reports" / "figures"
@@ -187,14 +201,7 @@ def test_report_stage_tunes_thresholds_on_out_of_fold_predictions(workspace, mon
     params["report"].update(tune_thresholds=True, start_thresholds=[0.3, 0.5, 0.7])
     params["decode"].update(start_threshold=current[0], end_threshold=current[1])
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    schema = load_schema("schema.json", "lic2019")
-    train, _ = read_dataset("train.json", schema)
-    loaded = []
-
-    def load(directory):
-        loaded.append(str(directory))
-        return OracleModel(train, schema)
-
+    train, loaded, load = _recording_oracle()
     monkeypatch.setattr(report, "_fold_model_api", lambda: (load, list))
     (workspace / "reports/figures").mkdir(parents=True)
     (workspace / "reports/figures/stale.png").write_bytes(b"x")
@@ -270,14 +277,7 @@ def test_report_stage_tunes_on_the_cv_models(workspace, monkeypatch):
     (workspace / "data/cleaned").mkdir(parents=True)
     shutil.copy(workspace / "train.json", workspace / "data/cleaned/train.json")
     checked = []
-    schema = load_schema("schema.json", "lic2019")
-    train, _ = read_dataset("train.json", schema)
-    loaded = []
-
-    def load(directory):
-        loaded.append(str(directory))
-        return OracleModel(train, schema)
-
+    train, loaded, load = _recording_oracle()
     monkeypatch.setattr(report, "_fold_model_api", lambda: (load, lambda texts, cands=None: list(texts)))
 
     def load_candidates(path, split, fold, samples, schema):
