@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 from .. import plots
 from ..data import Sample, atomic_write, load_folds, load_params, load_schema, read_samples
-from ..ensemble import history_dir, model_dir, read_predictions, report_path
+from ..ensemble import history_dir, model_dir, read_predictions, report_path, union
 from ..error_analysis import analyse, write_report
 from ..metrics import score, write_metrics
 from ..tuning import best_thresholds, make_grid, score_sweep, sweep_predictions
@@ -71,6 +71,11 @@ def tuning_members(params: dict) -> list[tuple[str, str]]:
     return [("clean", fam) for fam in (families if params["ensemble"]["mode"] == "union" else families[:1])]
 
 
+def describe_members(members: Sequence[tuple[str, str]]) -> str:
+    """``cv_raw`` / ``cv/<family>`` names of tuning members, joined by " + "."""
+    return " + ".join("cv_raw" if round_ == "raw" else f"cv/{family}" for round_, family in members)
+
+
 def oof_sweep(samples: Sequence[Sample], assignment: Sequence[int], folds: Sequence[int], schema, grid,
               batch_size: int, load_model: Callable, make_inputs: Callable,
               members: Sequence[tuple[str, str]] = (("raw", "plain"),),
@@ -85,7 +90,7 @@ def oof_sweep(samples: Sequence[Sample], assignment: Sequence[int], folds: Seque
         if not held:
             continue
         texts = [samples[i].text for i in held]
-        united = None
+        swept = []
         for round_, family in members:
             model = load_model(model_dir(round_, family, fold))
             cands = None
@@ -97,13 +102,11 @@ def oof_sweep(samples: Sequence[Sample], assignment: Sequence[int], folds: Seque
             batches = ((make_inputs(texts[i:i + batch_size]) if cands is None
                         else make_inputs(texts[i:i + batch_size], cands[i:i + batch_size]), texts[i:i + batch_size])
                        for i in range(0, len(texts), batch_size))
-            swept = sweep_predictions(model, batches, schema, grid)
-            united = swept if united is None else [[a | b for a, b in zip(mine, theirs, strict=True)]
-                                                   for mine, theirs in zip(united, swept, strict=True)]
-        for g, pred in enumerate(united):
-            predictions[g] += pred
+            swept.append(sweep_predictions(model, batches, schema, grid))
+        for g, per_member in enumerate(zip(*swept, strict=True)):
+            predictions[g] += union(per_member)
         gold += [set(samples[i].triples) for i in held]
-        log(f"report: threshold sweep of fold {fold} ({' + '.join(f'{r}/{f}' for r, f in members)}) "
+        log(f"report: threshold sweep of fold {fold} ({describe_members(members)}) "
             f"on {len(held)} held-out sentences")
     return score_sweep(gold, predictions, grid, schema.format), len(gold)
 
@@ -148,7 +151,7 @@ def _thresholds(params: dict, schema, read) -> tuple[dict, list[plots.Rendered]]
     samples = read(params["data"]["train"])
     folds = [int(f) for f in params["cv"]["folds"]]
     members = tuning_members(params)
-    described = " + ".join("cv_raw" if r == "raw" else f"cv/{f}" for r, f in members)
+    described = describe_members(members)
 
     # the prior stage made the train candidates for the cleaned file (line for line the raw one), as cv trains on it
     kb_samples = read(CLEANED_PATH) if any(family == "prior" for _, family in members) else None
