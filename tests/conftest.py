@@ -1,9 +1,11 @@
 """Shared fixtures: the repository root and the real data folder beside it."""
 
+import copy
 import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA_ENV = "DGCNN_IE_SHARED_DATA"
@@ -13,6 +15,29 @@ def shared_data_dir() -> Path:
     """``$DGCNN_IE_SHARED_DATA`` if set, else ``../shared/data`` beside the repository."""
     override = os.environ.get(SHARED_DATA_ENV)
     return Path(override).expanduser().resolve() if override else REPO_ROOT.parent / "shared" / "data"
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``base`` updated in place by ``override``, mapping by mapping (lists and scalars are replaced)."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and value:
+            merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def repo_params(overrides: dict | None = None) -> dict:
+    """The repository's params.yaml (the only place defaults live) with ``overrides`` merged in."""
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return merge(params, overrides or {})
+
+
+def write_params(path, overrides: dict | None = None) -> Path:
+    """Write `repo_params(overrides)` to ``path``; returns the path."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(repo_params(overrides), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 """data.py: schema, reading with every bad-input case in both modes, spans, DuIE flattening, writing, real files."""
 
 import json
+import os
 from collections import Counter
 
 import pytest
 
-from dgcnn_ie.data import (DataError, Schema, Triple, assemble_duie, atomic_write, find_spans, load_params,
-                           load_schema, read_dataset, read_samples, write_predictions)
+from dgcnn_ie.data import (DataError, Schema, Triple, assemble_duie, atomic_dir, atomic_write, find_spans,
+                           load_schema, read_dataset, read_samples, typed_spo, write_predictions)
 
 LIC_SCHEMA = [
     {"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
@@ -333,7 +334,22 @@ def test_write_predictions_rejects_mismatch(tmp_path, lic_schema):
     assert not (tmp_path / "p.json").exists()
 
 
-# ---------------------------------------------------------------- atomic_write, params
+def test_typed_spo_takes_the_schemas_first_types_in_both_formats(lic_schema, duie_schema):
+    spo = typed_spo("某公司", "成立日期", "2001年", lic_schema)
+    assert list(spo) == ["subject", "predicate", "object", "subject_type", "object_type"]
+    assert spo == {"subject": "某公司", "predicate": "成立日期", "object": "2001年",
+                   "subject_type": "机构", "object_type": "Date"}
+    obj = {"@value": "李逍遥", "inWork": "仙剑奇侠传"}
+    spo = typed_spo("胡歌", "饰演", obj, duie_schema)
+    assert spo == {"subject": "胡歌", "predicate": "饰演", "object": obj, "subject_type": "娱乐人物",
+                   "object_type": {"@value": "人物", "inWork": "影视作品"}}
+    assert list(spo) == ["subject", "predicate", "object", "subject_type", "object_type"]
+    assert typed_spo("仙剑奇侠传", "主演", {"@value": "胡歌"}, duie_schema)["object_type"] == {"@value": "人物"}
+    with pytest.raises(KeyError, match="编剧"):
+        typed_spo("呐喊", "编剧", "鲁迅", lic_schema)
+
+
+# ---------------------------------------------------------------- atomic_write, atomic_dir
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
     target = tmp_path / "sub" / "f.txt"
@@ -349,15 +365,28 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     assert target.read_bytes() == b"\x00\x01"
 
 
-def test_load_params(tmp_path):
-    (tmp_path / "p.yaml").write_text("seed: 3\nfolds:\n  k: 4\n")
-    assert load_params(tmp_path / "p.yaml") == {"seed": 3, "folds": {"k": 4}}
-    (tmp_path / "bad.yaml").write_text("- 1\n")
-    with pytest.raises(DataError, match="bad.yaml:1: "):
-        load_params(tmp_path / "bad.yaml")
-    (tmp_path / "broken.yaml").write_text("seed: 1\ndata: [\n")
-    with pytest.raises(DataError, match="broken.yaml:3: invalid YAML"):
-        load_params(tmp_path / "broken.yaml")
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "sub" / "out"
+    with atomic_dir(target) as d:
+        assert d.parent == target.parent and d != target and d.is_dir() and not any(d.iterdir())
+        (d / "a.txt").write_text("old")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask      # not mkdtemp's private 0o700
+    with atomic_dir(target) as d:
+        (d / "b.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["b.txt"]        # the whole folder is replaced
+    assert [p.name for p in target.parent.iterdir()] == ["out"]   # the old one and the temp folder are gone
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_dir(target) as d:
+            (d / "c.txt").write_text("partial")
+            raise RuntimeError("boom")
+    assert [p.name for p in target.iterdir()] == ["b.txt"] and (target / "b.txt").read_text() == "new"
+    assert [p.name for p in target.parent.iterdir()] == ["out"]
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "fresh" / "out"):
+            raise RuntimeError("boom")
+    assert list((tmp_path / "fresh").iterdir()) == []
 
 
 def test_bom_and_crlf_accepted(tmp_path, lic_schema):

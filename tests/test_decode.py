@@ -3,7 +3,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import repo_params
 
+from dgcnn_ie.config import config_from_dict
 from dgcnn_ie.data import Triple
 from dgcnn_ie.decode import AveragedModel, Thresholds, decode_spans, extract
 
@@ -72,10 +74,14 @@ def test_empty_inputs():
     assert decode_spans(np.zeros(5), np.ones(5)) == []
 
 
-def test_thresholds_from_params():
-    assert Thresholds.from_params({"start_threshold": 0.6, "end_threshold": 0.3}) == Thresholds(0.6, 0.3)
-    cfg_train = {"selection_thresholds": {"start_threshold": 0.45, "end_threshold": 0.35}}
-    assert Thresholds.for_selection(cfg_train) == Thresholds(0.45, 0.35)
+def test_thresholds_from_config():
+    config = config_from_dict(repo_params({
+        "decode": {"start_threshold": 0.6, "end_threshold": 0.3},
+        "train": {"selection_thresholds": {"start_threshold": 0.45, "end_threshold": 0.35}}}))
+    assert Thresholds.from_config(config.decode) == Thresholds(0.6, 0.3)
+    assert Thresholds.from_config(config.train.selection_thresholds) == Thresholds(0.45, 0.35)
+    section = SimpleNamespace(start_threshold=0.7, end_threshold=0.2)    # any object with the two attributes
+    assert Thresholds.from_config(section) == Thresholds(0.7, 0.2)
 
 
 def test_extract_several_subjects_predicates_and_one_object_pass():

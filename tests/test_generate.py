@@ -8,7 +8,7 @@ from pathlib import Path
 import jieba
 import pytest
 
-from dgcnn_ie import generate
+from dgcnn_ie.synthetic import generate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synthetic"
 FILES = ["train.json", "dev.json", "test.json", "schema.json"]
@@ -137,7 +137,7 @@ def test_project_reader_accepts_every_line():
 
 
 def test_postag_option_mirrors_lic2019_lines():
-    from dgcnn_ie.generate import generate
+    from dgcnn_ie.synthetic.generate import generate
     rows = generate(7, {"train": 20}, with_postag=True)["train"]
     for r in rows:
         assert list(r) == ["text", "postag", "spo_list"]

@@ -4,9 +4,12 @@ Runs `dvc repro` in a fresh git + DVC repository holding copies of the project's
 `dvc.yaml`, `params.yaml`, `src/` (the stages' code dependencies) and a slice of
 `data/synthetic/`, with a tiny configuration (2 folds, width 16, 2 conv layers,
 1-2 epochs). Checks the CV expansion, every metrics file, the cleaned training
-file, a valid submission, and that a second `dvc repro` has nothing to do.
+file, a valid submission, that a second `dvc repro` has nothing to do, and that the
+metrics still match the ones recorded in tests/fixtures/tiny_pipeline_metrics.json.
 """
+import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -32,6 +35,23 @@ TINY = {
     "train": {"epochs": 1, "batch_size": 32},
     "decode": {"batch_size": 64},
 }
+
+
+# Behaviour pin: every stage's metrics from the tiny pipeline, recorded before the typed-config
+# refactor (see the fixture's "_comment"), plus the sha256 of the pipeline's main output files.
+BASELINE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_pipeline_metrics.json"
+BASELINE_METRICS = ["reports/data/read.json", "reports/data/train_read.json", "reports/word2vec/stats.json",
+                    "reports/train/metrics.json", "reports/evaluate/metrics.json", "reports/cv_raw/fold*.json",
+                    "reports/clean/report.json", "reports/prior/stats.json", "reports/cv/*/fold*.json",
+                    "reports/ensemble/metrics.json", "reports/thresholds.json",
+                    # the per-epoch training losses pin the models themselves (the tiny models' F1s are 0)
+                    "reports/train/history.json", "reports/cv_raw/fold*/history.json",
+                    "reports/cv/*/fold*/history.json"]
+BASELINE_HASHED = ["submission/*_submission.json", "predictions/ensemble/test.json", "data/cleaned/train.json"]
+EXACT_BASELINE_ENV = "DGCNN_IE_EXACT_BASELINE"
+# CI may run on another CPU type (other SIMD kernels, other float summation order in TensorFlow/BLAS),
+# so by default floats only have to agree within this; DGCNN_IE_EXACT_BASELINE=1 asks for bit equality.
+BASELINE_FLOAT_TOL = 0.02
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -178,3 +198,81 @@ def test_new_decode_thresholds_retrain_nothing(pipeline):
         path.write_text(original, encoding="utf-8")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert set(json.loads(proc.stdout)) == {"evaluate", "ensemble", "report"}, proc.stdout
+
+
+def _is_timing_or_device(key: str) -> bool:
+    """Keys that vary from run to run or machine to machine: seconds, train_seconds, seconds_per_epoch, device, *time*."""
+    key = key.lower()
+    return key == "device" or "second" in key or "time" in key
+
+
+def _without_timing(doc):
+    if isinstance(doc, dict):
+        return {k: _without_timing(v) for k, v in doc.items() if not _is_timing_or_device(k)}
+    if isinstance(doc, list):
+        return [_without_timing(v) for v in doc]
+    return doc
+
+
+def _baseline_snapshot(repo: Path) -> dict:
+    """{path: metrics without timing/device keys} for BASELINE_METRICS, {path: {"sha256": ...}} for BASELINE_HASHED."""
+    snapshot = {}
+    for pattern in BASELINE_METRICS:
+        for path in sorted(repo.glob(pattern)):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            snapshot[path.relative_to(repo).as_posix()] = _without_timing(doc)
+    for pattern in BASELINE_HASHED:
+        for path in sorted(repo.glob(pattern)):
+            snapshot[path.relative_to(repo).as_posix()] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return snapshot
+
+
+def _compare_to_baseline(expected, actual, where: str, exact: bool, problems: list) -> None:
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            problems.append(f"{where}: expected an object, got {actual!r}")
+            return
+        for key in sorted(set(expected) | set(actual)):
+            if key not in actual:
+                problems.append(f"{where}.{key}: missing")
+            elif key not in expected:
+                problems.append(f"{where}.{key}: new key ({actual[key]!r})")
+            else:
+                _compare_to_baseline(expected[key], actual[key], f"{where}.{key}", exact, problems)
+    elif isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            problems.append(f"{where}: expected a list of {len(expected)}, got {actual!r}"[:300])
+            return
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            _compare_to_baseline(e, a, f"{where}[{i}]", exact, problems)
+    elif isinstance(expected, float):
+        number = isinstance(actual, (int, float)) and not isinstance(actual, bool)
+        if exact:
+            if not (isinstance(actual, float) and actual == expected):
+                problems.append(f"{where}: {actual!r} != {expected!r} (exact)")
+        elif not (number and math.isclose(actual, expected, rel_tol=0.0, abs_tol=BASELINE_FLOAT_TOL)):
+            problems.append(f"{where}: {actual!r} not within {BASELINE_FLOAT_TOL} of {expected!r}")
+    elif type(actual) is not type(expected) or actual != expected:   # ints, strings, bools, None: exactly
+        problems.append(f"{where}: {actual!r} != {expected!r}")
+
+
+@pytest.mark.slow
+def test_metrics_match_recorded_baseline(pipeline):
+    """Every stage's metrics equal those recorded before the typed-config refactor (behaviour unchanged).
+
+    Timing and device keys are dropped. Integers and strings must match exactly, floats within
+    BASELINE_FLOAT_TOL; with DGCNN_IE_EXACT_BASELINE=1 (same machine type as the recording) floats
+    must be bit-equal and the submission, ensemble test predictions and cleaned train file hashes too."""
+    repo = pipeline[0]
+    exact = os.environ.get(EXACT_BASELINE_ENV) == "1"
+    expected = json.loads(BASELINE_FIXTURE.read_text(encoding="utf-8"))
+    expected.pop("_comment")
+    actual = _baseline_snapshot(repo)
+    assert sorted(actual) == sorted(expected), "files differ from the recorded baseline"
+    hashed = {path for path, doc in expected.items() if isinstance(doc, dict) and set(doc) == {"sha256"}}
+    problems = []
+    for path in sorted(expected):
+        if path in hashed and not exact:
+            continue   # output bytes depend on the CPU's float rounding: compared only on request
+        _compare_to_baseline(expected[path], actual[path], path, exact, problems)
+    assert not problems, f"{len(problems)} differences from {BASELINE_FIXTURE.name}:\n" + "\n".join(problems[:60])

@@ -3,10 +3,11 @@
 import json
 
 import pytest
-import yaml
+from conftest import write_params
 
 from dgcnn_ie.data import DataError, load_schema, read_dataset
 from dgcnn_ie.stages import prepare
+from dgcnn_ie.stages.runner import run_stage
 
 SCHEMA = [
     {"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
@@ -28,12 +29,10 @@ def _project(tmp_path, train_lines, dev_lines=None, *, on_error="skip", dev_frac
     (src / "test.json").write_text(json.dumps({"text": "《海边》作者是李四"}, ensure_ascii=False) + "\n", "utf-8")
     if dev_lines is not None:
         (src / "dev.json").write_text("\n".join(dev_lines) + "\n", "utf-8")
-    params = {"seed": 3, "data": {
+    return write_params(tmp_path / "params.yaml", {"seed": 3, "data": {
         "format": "lic2019", "dev_fraction": dev_fraction, "on_error": on_error, "normalize": "none",
         "source": {"dir": str(src), "schema": "schema.json", "train": "train.json",
-                   "dev": "dev.json" if dev_lines is not None else "", "test": "test.json"}}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), "utf-8")
-    return tmp_path / "params.yaml"
+                   "dev": "dev.json" if dev_lines is not None else "", "test": "test.json"}}})
 
 
 TRAIN = [_line(f"《书{i}》的作者是张{i}", [(f"书{i}", "作者", f"张{i}")]) for i in range(8)]
@@ -42,7 +41,7 @@ TRAIN = [_line(f"《书{i}》的作者是张{i}", [(f"书{i}", "作者", f"张{i
 def test_dev_file_is_used_as_given(tmp_path, monkeypatch):
     params = _project(tmp_path, TRAIN, dev_lines=[_line("《书x》的作者是王五", [("书x", "作者", "王五")])])
     monkeypatch.chdir(tmp_path)
-    summary = prepare.main(str(params))
+    summary = run_stage("prepare", str(params))
     assert (summary["train"], summary["dev"], summary["test"], summary["dev_held_out_from_train"]) == (8, 1, 1, 0)
     schema = load_schema("data/prepared/schema.json", "lic2019")
     train, _ = read_dataset("data/prepared/train.json", schema)
@@ -52,14 +51,14 @@ def test_dev_file_is_used_as_given(tmp_path, monkeypatch):
 def test_no_dev_file_holds_out_a_seeded_share(tmp_path, monkeypatch):
     params = _project(tmp_path, TRAIN)
     monkeypatch.chdir(tmp_path)
-    summary = prepare.main(str(params))
+    summary = run_stage("prepare", str(params))
     assert (summary["train"], summary["dev"], summary["dev_held_out_from_train"]) == (6, 2, 2)
     schema = load_schema("data/prepared/schema.json", "lic2019")
     train = [s.text for s in read_dataset("data/prepared/train.json", schema)[0]]
     dev = [s.text for s in read_dataset("data/prepared/dev.json", schema)[0]]
     assert not set(train) & set(dev) and len(set(train) | set(dev)) == 8
     first = (tmp_path / "data/prepared/dev.json").read_bytes()
-    prepare.main(str(params))
+    run_stage("prepare", str(params))
     assert (tmp_path / "data/prepared/dev.json").read_bytes() == first, "the hold-out must be deterministic"
 
 
@@ -67,7 +66,7 @@ def test_bad_lines_are_counted_and_left_out(tmp_path, monkeypatch):
     lines = TRAIN + ["{not json", _line(""), _line("《书y》作者是赵六", [("书y", "作者", "钱七")])]
     params = _project(tmp_path, lines, dev_lines=[])
     monkeypatch.chdir(tmp_path)
-    summary = prepare.main(str(params))
+    summary = run_stage("prepare", str(params))
     counts = summary["files"]["train.json"]
     assert summary["train"] == 9  # the line with an unlocatable object keeps its text
     assert counts["skipped"]["malformed_json"] == 1 and counts["skipped"]["empty_text"] == 1
@@ -79,7 +78,7 @@ def test_raise_mode_names_file_and_line(tmp_path, monkeypatch):
     params = _project(tmp_path, TRAIN + ["{not json"], dev_lines=[], on_error="raise")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match=r"train\.json:9: "):
-        prepare.main(str(params))
+        run_stage("prepare", str(params))
     assert not (tmp_path / "data/prepared/train.json").exists()
 
 
@@ -91,12 +90,11 @@ def test_hold_out_rejects_bad_fractions():
 
 
 def test_real_duie2_without_dev(shared_data, tmp_path, monkeypatch):
-    params = yaml.safe_load(_project(tmp_path, TRAIN).read_text("utf-8"))
-    params["data"].update(format="duie2", dev_fraction=0.1)
-    params["data"]["source"] = {"dir": str(shared_data / "duie2"), "schema": "duie_schema.json",
-                                "train": "duie_train.json", "dev": "", "test": "duie_test1.json"}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), "utf-8")
+    write_params(tmp_path / "params.yaml", {"seed": 3, "data": {
+        "format": "duie2", "dev_fraction": 0.1, "on_error": "skip", "normalize": "none",
+        "source": {"dir": str(shared_data / "duie2"), "schema": "duie_schema.json",
+                   "train": "duie_train.json", "dev": "", "test": "duie_test1.json"}}})
     monkeypatch.chdir(tmp_path)
-    summary = prepare.main("params.yaml")
+    summary = run_stage("prepare", "params.yaml")
     assert summary["train"] + summary["dev"] == 9398 and summary["dev"] == 940
     assert summary["test"] == summary["files"]["duie_test1.json"]["samples"]

@@ -4,12 +4,12 @@ import random
 
 import numpy as np
 import pytest
-import yaml
+from conftest import write_params
 
-from dgcnn_ie.data import Sample, Schema, Triple, load_schema, make_folds, read_dataset, split
-from dgcnn_ie.prior import KnowledgeBase, object_prior, subject_prior
-from dgcnn_ie.stages import folds as folds_stage
-from dgcnn_ie.stages import prior as prior_stage
+from dgcnn_ie import layout
+from dgcnn_ie.data import DataError, Sample, Schema, Triple, load_schema, make_folds, read_dataset, split
+from dgcnn_ie.prior import KnowledgeBase, load_candidates, object_prior, subject_prior
+from dgcnn_ie.stages.runner import run_stage
 
 SCHEMA = Schema("lic2019", {"作者": [("图书作品", "人物")], "出版社": [("书籍", "出版社")],
                             "国籍": [("人物", "国家")]}, {})
@@ -145,6 +145,7 @@ SCHEMA_LINES = [{"subject_type": "人物", "predicate": "国籍", "object_type":
 
 
 def write_lines(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
@@ -161,29 +162,30 @@ def stage_run(tmp_path, monkeypatch):
     for i in range(12):
         j = i // 2
         train.append({"text": f"《书{j:02d}》的作者是作家{j:02d}" + "。" * (i % 2), "spo_list": [spo(f"书{j:02d}", "作者", f"作家{j:02d}")]})
-    (tmp_path / "data").mkdir()
-    write_lines(tmp_path / "schema.json", SCHEMA_LINES)
-    write_lines(tmp_path / "data" / "train.json", train)
-    write_lines(tmp_path / "dev.json", [{"text": "人物03是国家03人,书05", "spo_list": [spo("人物03", "国籍", "国家03")]}])
-    write_lines(tmp_path / "test.json", [{"text": "《书01》作家01"}, {"text": "无关"}])
-    params = {"seed": 1, "folds": {"k": 4}, "cv": {"folds": [0, 1, 2, 3]}, "prior": {"train": "data/train.json"},
-              "data": {"format": "lic2019", "schema": "schema.json", "train": "data/train.json", "dev": "dev.json",
-                       "test": "test.json", "normalize": "none", "on_error": "raise"}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    # the project as the stages see it: prepare's outputs, and the clean stage's train file (with
+    # cleaning disabled, a copy of the prepared one)
+    write_lines(tmp_path / layout.PREPARED_SCHEMA, SCHEMA_LINES)
+    write_lines(tmp_path / layout.PREPARED_TRAIN, train)
+    write_lines(tmp_path / layout.CLEANED_TRAIN, train)
+    write_lines(tmp_path / layout.PREPARED_DEV,
+                [{"text": "人物03是国家03人,书05", "spo_list": [spo("人物03", "国籍", "国家03")]}])
+    write_lines(tmp_path / layout.PREPARED_TEST, [{"text": "《书01》作家01"}, {"text": "无关"}])
+    write_params(tmp_path / "params.yaml", {"seed": 1, "folds": {"k": 4}, "cv": {"folds": [0, 1, 2, 3]},
+                                            "data": {"format": "lic2019", "normalize": "none", "on_error": "raise"}})
     monkeypatch.chdir(tmp_path)
-    assignment = folds_stage.main()["assignment"]
-    stats = prior_stage.main()
-    schema = load_schema("schema.json", "lic2019")
-    samples = read_dataset("data/train.json", schema)[0]
+    assignment = run_stage("folds")["assignment"]
+    stats = run_stage("prior")
+    schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
+    samples = read_dataset(layout.CLEANED_TRAIN, schema)[0]
     return tmp_path, assignment, stats, schema, samples
 
 
 def test_stage_fold_isolation_and_self_exclusion(stage_run):
     tmp_path, assignment, stats, schema, samples = stage_run
-    path = tmp_path / prior_stage.OUT_PATH
+    path = tmp_path / layout.PRIOR_CANDIDATES
     nation, author = schema.index("国籍"), schema.index("作者")
     for fold in range(4):
-        cands = prior_stage.load_candidates(path, "train", fold, samples=samples, schema=schema)
+        cands = load_candidates(path, "train", fold, samples=samples, schema=schema)
         assert len(cands) == 24
         for i, cs in enumerate(cands[:12]):  # own-only triples: never a candidate, in or out of the fold
             assert cs == [], (fold, i)
@@ -194,32 +196,32 @@ def test_stage_fold_isolation_and_self_exclusion(stage_run):
             assert cs == expected, (fold, i)
         assert stats["folds"][str(fold)]["kb_triples"] == len({
             (s.triples[0].subject, s.triples[0].object) for s, a in zip(samples, assignment) if a != fold})
-    full = prior_stage.load_candidates(path, "train", samples=samples)
+    full = load_candidates(path, "train", samples=samples)
     assert all(c == [] for c in full[:12]) and all(c == [((1, 3), author, (9, 12))] for c in full[12:])
     assert stats["train"]["gold_coverage"] == pytest.approx(0.5)
-    assert prior_stage.load_candidates(path, "dev") == [[((0, 3), nation, (5, 8))]]
-    assert prior_stage.load_candidates(path, "test") == [[((1, 3), author, (5, 8))], []]
+    assert load_candidates(path, "dev") == [[((0, 3), nation, (5, 8))]]
+    assert load_candidates(path, "test") == [[((1, 3), author, (5, 8))], []]
     assert stats["dev"]["gold_coverage"] == 1.0 and "gold_coverage" not in stats["test"]
-    assert json.loads((tmp_path / prior_stage.STATS_PATH).read_text())["kb_triples"] == 18
+    assert json.loads((tmp_path / layout.PRIOR_STATS).read_text())["kb_triples"] == 18
 
 
 def test_load_candidates_checks_what_it_is_given(stage_run):
     tmp_path, _, _, schema, samples = stage_run
-    path = tmp_path / prior_stage.OUT_PATH
-    with pytest.raises(ValueError, match="other samples"):
-        prior_stage.load_candidates(path, "train", 0, samples=samples[1:])
+    path = tmp_path / layout.PRIOR_CANDIDATES
+    with pytest.raises(DataError, match="other samples"):
+        load_candidates(path, "train", 0, samples=samples[1:])
     other = Schema("lic2019", {"国籍": [("人物", "国家")], "朝代": [("人物", "Text")]}, {})
-    with pytest.raises(ValueError, match="predicate order"):
-        prior_stage.load_candidates(path, "dev", schema=other)
-    with pytest.raises(KeyError, match="fold 7"):
-        prior_stage.load_candidates(path, "train", 7)
+    with pytest.raises(DataError, match="predicate order"):
+        load_candidates(path, "dev", schema=other)
+    with pytest.raises(DataError, match="fold 7"):
+        load_candidates(path, "train", 7)
 
 
 def test_stage_is_deterministic(stage_run):
     tmp_path = stage_run[0]
-    first = (tmp_path / prior_stage.OUT_PATH).read_bytes()
-    prior_stage.main()
-    assert (tmp_path / prior_stage.OUT_PATH).read_bytes() == first
+    first = (tmp_path / layout.PRIOR_CANDIDATES).read_bytes()
+    run_stage("prior")
+    assert (tmp_path / layout.PRIOR_CANDIDATES).read_bytes() == first
 
 
 # ---- real data ---------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Segmenter: exact round trip, in-memory and on-disk caches, clear errors for an unavailable backend."""
 
 import pytest
+from conftest import write_params
 
+from dgcnn_ie.config import load_config
 from dgcnn_ie.segment import (HANLP_MODEL_ENV, SegmentError, Segmenter, align_words, get_segmenter,
-                              segmenter_from_params)
+                              segmenter_from_config)
 
 TEXTS = [
     "《鲁迅自传》由江苏文艺出版社出版",
@@ -110,8 +112,10 @@ def test_hanlp_unavailable_explains_what_to_do(monkeypatch):
     assert HANLP_MODEL_ENV in str(err.value)
 
 
-def test_segmenter_from_params(tmp_path):
-    seg = segmenter_from_params({"segment": {"backend": "jieba", "cache": str(tmp_path / "c.sqlite")}})
+def test_segmenter_from_config(tmp_path):
+    params = write_params(tmp_path / "params.yaml",
+                          {"segment": {"backend": "jieba", "cache": str(tmp_path / "c.sqlite")}})
+    seg = segmenter_from_config(load_config(params).segment)
     assert seg.name == "jieba" and "".join(seg.cut("中文分词")) == "中文分词"
     seg.close()
     assert (tmp_path / "c.sqlite").is_file()

@@ -7,10 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
+from conftest import write_params
 
+from dgcnn_ie import layout
+from dgcnn_ie.config import load_config
+from dgcnn_ie.data import load_schema
 from dgcnn_ie.segment import get_segmenter
-from dgcnn_ie.stages import word2vec as stage
+from dgcnn_ie.stages.runner import run_stage
 from dgcnn_ie.word2vec import extra_text_files, load_vectors, read_corpus_texts, segment_corpus, train_vectors
 
 SCHEMA = [{"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
@@ -19,34 +22,39 @@ PEOPLE = ["鲁迅", "老舍", "巴金", "茅盾", "冰心"]
 PLACES = ["绍兴", "北京", "成都", "桐乡", "福州"]
 
 
+DEV_TEXTS = ["老舍出生于北京", "巴金出生于成都"]
+
+
 def _write_corpus(root):
-    (root / "data").mkdir()
-    with open(root / "data/schema", "w", encoding="utf-8") as f:
+    """The prepared data files the stage reads (`layout.PREPARED_*`) and an extra-text folder."""
+    (root / "data/prepared").mkdir(parents=True)
+    with open(root / layout.PREPARED_SCHEMA, "w", encoding="utf-8") as f:
         for entry in SCHEMA:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    with open(root / "data/train.json", "w", encoding="utf-8") as f:
+    with open(root / layout.PREPARED_TRAIN, "w", encoding="utf-8") as f:
         for i in range(40):
             p, c = PEOPLE[i % 5], PLACES[(i * 3) % 5]
             text = f"{p}出生于{c}，是中国现代著名作家，第{i}篇文章"
             f.write(json.dumps({"text": text, "spo_list": [{"subject": p, "predicate": "出生地", "object": c}]},
                                ensure_ascii=False) + "\n")
         f.write("this line is not json\n")
-    with open(root / "data/test.json", "w", encoding="utf-8") as f:
+    with open(root / layout.PREPARED_DEV, "w", encoding="utf-8") as f:
+        for text in DEV_TEXTS:
+            f.write(json.dumps({"text": text, "spo_list": []}, ensure_ascii=False) + "\n")
+    with open(root / layout.PREPARED_TEST, "w", encoding="utf-8") as f:
         for p in PEOPLE:
             f.write(json.dumps({"text": f"《呐喊》的作者是{p}"}, ensure_ascii=False) + "\n")
     (root / "data/extra").mkdir()
     (root / "data/extra/news.txt").write_text("鲁迅和老舍都是作家\n\n巴金出生于成都\n", encoding="utf-8")
 
 
-def _params(root, name="params.yaml", seed=42, **w2v):
-    params = {"seed": seed,
-              "data": {"format": "lic2019", "schema": "data/schema", "train": "data/train.json", "dev": "",
-                       "test": "data/test.json", "normalize": "none", "on_error": "skip"},
-              "segment": {"backend": "jieba", "cache": ".cache/segment.sqlite"},
-              "word2vec": {"dim": 8, "window": 3, "min_count": 1, "epochs": 3, "negative": 3,
-                           "extra_dir": "data/extra", **w2v}}
-    (root / name).write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    return params
+def _params(root, name="params.yaml", seed=42, normalize="none", **w2v):
+    return write_params(root / name, {
+        "seed": seed,
+        "data": {"format": "lic2019", "normalize": normalize, "on_error": "skip"},
+        "segment": {"backend": "jieba", "cache": ".cache/segment.sqlite"},
+        "word2vec": {"dim": 8, "window": 3, "min_count": 1, "epochs": 3, "negative": 3,
+                     "extra_dir": "data/extra", **w2v}})
 
 
 @pytest.fixture
@@ -63,10 +71,10 @@ def _outputs(root):
 
 def test_stage_outputs_and_stats(project):
     _params(project, "other.yaml")
-    stats = stage.main("other.yaml")
+    stats = run_stage("word2vec", "other.yaml")
     assert stats == json.loads((project / "reports/word2vec/stats.json").read_text())
-    assert stats["sentences"] == 40 + 5 + 2
-    assert stats["train_texts"] == 40 and stats["test_texts"] == 5 and "dev_texts" not in stats
+    assert stats["sentences"] == 40 + 2 + 5 + 2
+    assert stats["train_texts"] == 40 and stats["dev_texts"] == 2 and stats["test_texts"] == 5
     assert stats["data_lines_skipped"] == 1 and stats["extra_texts"] == 2 and stats["extra_blank_lines"] == 1
     kv = load_vectors(project / "models/word2vec/vectors.kv")
     assert kv.vector_size == 8 == stats["dim"] and len(kv) == stats["vocab_size"]
@@ -76,33 +84,34 @@ def test_stage_outputs_and_stats(project):
 
 def test_same_seed_gives_byte_identical_files(project):
     _params(project)
-    stage.main()
+    run_stage("word2vec")
     first = _outputs(project)
-    stage.main()
+    run_stage("word2vec")
     assert _outputs(project) == first
     # a fresh interpreter with another hash seed: reproducibility does not hang on Python's str hashing
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    subprocess.run([sys.executable, "-m", "dgcnn_ie.stages.word2vec", "params.yaml"], check=True, env=env,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "dgcnn_ie.stages", "word2vec", "--params", "params.yaml"], check=True,
+                   env=env, capture_output=True)
     assert _outputs(project) == first
 
 
 def test_other_seed_gives_other_vectors(project):
     _params(project, seed=1)
-    stage.main()
+    run_stage("word2vec")
     a = load_vectors(project / "models/word2vec/vectors.kv")
     _params(project, seed=2)
-    stage.main()
+    run_stage("word2vec")
     b = load_vectors(project / "models/word2vec/vectors.kv")
     assert a.index_to_key == b.index_to_key
     assert not np.allclose(a.vectors, b.vectors)
 
 
 def test_read_corpus_normalizes_extra_texts(project):
-    params = _params(project)
-    params["data"]["normalize"] = "lower"
+    data = load_config(_params(project, normalize="lower")).data
     (project / "data/extra.txt").write_text("GV-971 ABC\n", encoding="utf-8")
-    texts, counts = read_corpus_texts(params["data"], ["data/extra.txt"])
+    corpus = [("train", layout.PREPARED_TRAIN), ("dev", layout.PREPARED_DEV), ("test", layout.PREPARED_TEST)]
+    texts, counts = read_corpus_texts(corpus, load_schema(layout.PREPARED_SCHEMA, "lic2019"), data,
+                                      ["data/extra.txt"])
     assert texts[-1] == "gv-971 abc" and counts["extra_texts"] == 1
 
 

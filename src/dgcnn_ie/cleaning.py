@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .data import Sample, Schema, Triple, restore_case, assemble_duie, atomic_write
+from .data import Sample, Schema, Triple, restore_case, assemble_duie, atomic_write, typed_spo
 
 MAX_EXAMPLES = 5
 REMOVED_SHARE_WARNING = 0.5   # more labels removed than this share: warn
@@ -84,20 +84,6 @@ def apply(gold: set[Triple], change: Change, fmt: str) -> set[Triple]:
     return labels
 
 
-def _spo_dict(t: Triple, sample: Sample, schema: Schema) -> dict:
-    s_type, o_type = schema.types(t.predicate)
-    return {"subject": restore_case(t.subject, sample), "predicate": t.predicate,
-            "object": restore_case(t.object, sample), "subject_type": s_type, "object_type": o_type}
-
-
-def _duie_dict(spo: dict, sample: Sample, schema: Schema) -> dict:
-    p = spo["predicate"]
-    obj = {k: restore_case(v, sample) for k, v in spo["object"].items()}
-    o_type = {k: schema.types(p if k == "@value" else f"{p}_{k}")[1] for k in obj}
-    return {"subject": restore_case(spo["subject"], sample), "predicate": p, "object": obj,
-            "subject_type": schema.types(p)[0], "object_type": o_type}
-
-
 def cleaned_line(sample: Sample, labels: set[Triple], change: Change | None, schema: Schema) -> dict:
     """The sample's original JSON object; if it changed, a copy with its `spo_list` rebuilt.
 
@@ -108,7 +94,9 @@ def cleaned_line(sample: Sample, labels: set[Triple], change: Change | None, sch
     if change is None or not (change.added or change.removed):
         return sample.raw
     if schema.format == "duie2":
-        spo_list = [_duie_dict(spo, sample, schema) for spo in assemble_duie(labels)]
+        spo_list = [typed_spo(restore_case(spo["subject"], sample), spo["predicate"],
+                              {k: restore_case(v, sample) for k, v in spo["object"].items()}, schema)
+                    for spo in assemble_duie(labels)]
     else:
         kept = {t: None for t in sorted(labels)}  # ordered set of triples still to write
         spo_list = []
@@ -116,7 +104,8 @@ def cleaned_line(sample: Sample, labels: set[Triple], change: Change | None, sch
             if t is None or t in kept:
                 spo_list.append(spo)       # unreadable dicts are left for the reader to report again
                 kept.pop(t, None)
-        spo_list += [_spo_dict(t, sample, schema) for t in kept]
+        spo_list += [typed_spo(restore_case(t.subject, sample), t.predicate, restore_case(t.object, sample), schema)
+                     for t in kept]
     return {**sample.raw, "spo_list": spo_list}
 
 

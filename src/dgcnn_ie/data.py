@@ -14,11 +14,13 @@ import itertools
 import json
 import os
 import random
+import shutil
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
-import yaml
 
 from .utils import log
 
@@ -364,11 +366,10 @@ def _read_triples(spo_list, text, schema, normalize, where, report, bad) -> list
     return triples
 
 
-def read_samples(path, schema: Schema, data: dict) -> list[Sample]:
-    """Samples of ``path`` read as every stage reads its inputs (the ``data`` section's
+def read_samples(path, schema: Schema, data) -> list[Sample]:
+    """Samples of ``path`` read as every stage reads its inputs (the ``data`` config section's
     ``on_error`` and ``normalize``), with the read report's summary logged."""
-    samples, report = read_dataset(path, schema, on_error=data.get("on_error", "skip"),
-                                   normalize=data.get("normalize", "none"))
+    samples, report = read_dataset(path, schema, on_error=data.on_error, normalize=data.normalize)
     log(report.summary())
     return samples
 
@@ -409,6 +410,33 @@ def restore_case(s: str, sample: Sample) -> str:
     return original[spans[0][0]:spans[0][1] + 1] if spans else s
 
 
+def typed_spo(subject: str, predicate: str, obj, schema: Schema) -> dict:
+    """A competition spo dict ``{subject, predicate, object, subject_type, object_type}`` with the schema's types.
+
+    ``obj`` is the object string (LIC2019) or, for a DuIE 2.0 schema, the complex
+    object dict ``{"@value": ..., slot: ...}``, whose ``object_type`` is then a dict
+    with the same keys (slot types from the flat ``<predicate>_<slot>`` entries).
+    The schema's format decides which; types are `Schema.types` (the first listed).
+    """
+    s_type, o_type = schema.types(predicate)
+    if schema.format == "duie2":
+        o_type = {k: schema.types(predicate if k == "@value" else f"{predicate}_{k}")[1] for k in obj}
+    return {"subject": subject, "predicate": predicate, "object": obj, "subject_type": s_type, "object_type": o_type}
+
+
+def read_predictions(path, samples: Sequence[Sample], schema: Schema, normalize: str) -> list[set[Triple]]:
+    """A predictions file written by `data.write_predictions` over ``samples`` -> one triple set per sample."""
+    predicted, _ = read_dataset(path, schema, on_error="raise", normalize=normalize)
+    if len(predicted) != len(samples):
+        raise DataError(f"{path}:1: {len(predicted)} predicted lines for {len(samples)} samples; "
+                        f"re-run the stage that wrote it")
+    for p, s in zip(predicted, samples):
+        if p.raw.get("text") != s.raw.get("text"):
+            raise DataError(f"{p.source}: text differs from {s.source}: predictions are for another file")
+    return [set(p.triples) for p in predicted]
+
+
+
 def write_predictions(path, samples: list[Sample], predictions: list[set[Triple]], schema: Schema) -> None:
     """Write the competition format: each input line with its `spo_list` replaced by the predictions."""
     if len(samples) != len(predictions):
@@ -421,16 +449,10 @@ def write_predictions(path, samples: list[Sample], predictions: list[set[Triple]
             pred = {Triple(restore_case(t.subject, sample), t.predicate, restore_case(t.object, sample))
                     for t in pred}
             if schema.format == "lic2019":
-                spo_list = [{"subject": t.subject, "predicate": t.predicate, "object": t.object,
-                             "subject_type": schema.types(t.predicate)[0], "object_type": schema.types(t.predicate)[1]}
-                            for t in sorted(pred)]
+                spo_list = [typed_spo(t.subject, t.predicate, t.object, schema) for t in sorted(pred)]
             else:
-                spo_list = []
-                for spo in assemble_duie(pred):
-                    p = spo["predicate"]
-                    otype = {k: schema.types(p if k == "@value" else f"{p}_{k}")[1] for k in spo["object"]}
-                    spo_list.append({"subject": spo["subject"], "predicate": p, "object": spo["object"],
-                                     "subject_type": schema.types(p)[0], "object_type": otype})
+                spo_list = [typed_spo(spo["subject"], spo["predicate"], spo["object"], schema)
+                            for spo in assemble_duie(pred)]
             out = dict(sample.raw)
             out["spo_list"] = spo_list
             f.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -454,17 +476,28 @@ def atomic_write(path, mode: str = "w"):
         raise
 
 
-def load_params(path="params.yaml") -> dict:
-    """The pipeline parameters (a mapping)."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            params = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise DataError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML ({e})") from None
-    if not isinstance(params, dict):
-        raise DataError(f"{path}:1: params file must be a YAML mapping")
-    return params
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a fresh temp folder beside `path` to fill; on success it replaces `path` (an existing folder is
+    moved aside and removed only after the swap), on any exception it is removed and the old folder stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)        # mkdtemp makes it private; the output folder should not be
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.parent / f"{tmp.name}.old"
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def make_folds(n: int, k: int, seed: int) -> list[int]:

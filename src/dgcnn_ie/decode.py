@@ -29,13 +29,10 @@ class Thresholds:
     end: float = 0.4
 
     @classmethod
-    def from_params(cls, decode_cfg: dict) -> "Thresholds":
-        return cls(float(decode_cfg["start_threshold"]), float(decode_cfg["end_threshold"]))
-
-    @classmethod
-    def for_selection(cls, cfg_train: dict) -> "Thresholds":
-        """The thresholds that decode the dev set during training (``train.selection_thresholds``)."""
-        return cls.from_params(cfg_train["selection_thresholds"])
+    def from_config(cls, section) -> "Thresholds":
+        """The pair of a config section with ``start_threshold`` / ``end_threshold`` (``decode``,
+        ``train.selection_thresholds``: the thresholds that pick the best epoch)."""
+        return cls(float(section.start_threshold), float(section.end_threshold))
 
 
 class ProbabilityModel(Protocol):

@@ -1,64 +1,33 @@
-"""Cross-validation layout and the hierarchical ensemble (method §7).
+"""The hierarchical ensemble (method §7) and the members of the submitted system.
 
 Within a family, the fold models' probabilities are averaged (`decode.AveragedModel`):
 subjects are decoded from the mean subject probabilities, then, for each decoded
 subject, objects from the mean object probabilities. Across families, the triple
-sets are united. TensorFlow is only imported when models are loaded or run.
-
-Layout of the CV stages (`round` is "raw" for `cv_raw`, "clean" for `cv`):
-`models/<cv_raw|cv/<family>>/fold<f>/` (an Extractor folder),
-`predictions/.../fold<f>/oof.json` (held-out fold) and `train.json` (raw round: the
-whole training set), `reports/.../fold<f>.json` and `reports/.../fold<f>/` (history).
+sets are united. TensorFlow is only imported when models are loaded or run. Where
+the fold models live: `dgcnn_ie.layout`.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Sequence
 
-from .data import DataError, Sample, Schema, Triple, read_dataset
+from .config import ENSEMBLE_MODES
+from .data import Sample, Schema, Triple
 from .decode import AveragedModel, Thresholds
 
-ROUNDS = ("raw", "clean")
-FAMILIES = ("plain", "prior")
-MODES = ("single", "average", "union")
 
-
-def _stem(round_: str, family: str) -> str:
-    if round_ not in ROUNDS:
-        raise ValueError(f"round must be one of {ROUNDS}, got {round_!r}")
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    if round_ == "raw" and family != "plain":
-        raise ValueError("the raw round (label cleaning) trains the plain family only")
-    return "cv_raw" if round_ == "raw" else f"cv/{family}"
-
-
-def model_dir(round_: str, family: str, fold: int) -> Path:
-    return Path("models") / _stem(round_, family) / f"fold{fold}"
-
-
-def predictions_dir(round_: str, family: str, fold: int) -> Path:
-    return Path("predictions") / _stem(round_, family) / f"fold{fold}"
-
-
-def report_path(round_: str, family: str, fold: int) -> Path:
-    return Path("reports") / _stem(round_, family) / f"fold{fold}.json"
-
-
-def history_dir(round_: str, family: str, fold: int) -> Path:
-    return Path("reports") / _stem(round_, family) / f"fold{fold}"
-
-
-def read_predictions(path, samples: Sequence[Sample], schema: Schema, normalize: str) -> list[set[Triple]]:
-    """A predictions file written by `data.write_predictions` over ``samples`` -> one triple set per sample."""
-    predicted, _ = read_dataset(path, schema, on_error="raise", normalize=normalize)
-    if len(predicted) != len(samples):
-        raise DataError(f"{path}:1: {len(predicted)} predicted lines for {len(samples)} samples; "
-                        f"re-run the stage that wrote it")
-    for p, s in zip(predicted, samples):
-        if p.raw.get("text") != s.raw.get("text"):
-            raise DataError(f"{p.source}: text differs from {s.source}: predictions are for another file")
-    return [set(p.triples) for p in predicted]
+def system_members(mode: str, families: Sequence[str], folds: Sequence[int]) -> dict[str, list[int]]:
+    """Family -> folds of the cv models that make up the system ``ensemble.mode`` submits: `single`,
+    the first fold of the first family; `average`, every fold of the first family (averaged);
+    `union`, every fold of every family (averaged within a family, united across)."""
+    if mode not in ENSEMBLE_MODES:
+        raise ValueError(f"ensemble.mode must be one of {ENSEMBLE_MODES}, got {mode!r}")
+    if not families or not folds:
+        raise ValueError("a system needs at least one family and one fold")
+    if mode == "single":
+        return {families[0]: [folds[0]]}
+    if mode == "average":
+        return {families[0]: list(folds)}
+    return {family: list(folds) for family in families}
 
 
 def union(prediction_lists: Sequence[Sequence[set[Triple]]]) -> list[set[Triple]]:
@@ -91,9 +60,3 @@ def predict(models: Sequence, samples: Sequence[Sample], schema: Schema, thresho
                            candidates=candidates, show_progress=False)
 
 
-def select(mode: str, single: list[set[Triple]], average: list[set[Triple]],
-           united: list[set[Triple]]) -> list[set[Triple]]:
-    """The predictions ``ensemble.mode`` sends to the submission."""
-    if mode not in MODES:
-        raise ValueError(f"ensemble.mode must be one of {MODES}, got {mode!r}")
-    return {"single": single, "average": average, "union": united}[mode]

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from .data import Sample, Schema, Triple, atomic_write
+from .config import ModelConfig, as_dict, model_config_from_dict
+from .data import Sample, Schema, Triple, atomic_dir, atomic_write
 from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import OBJECT_INPUTS, SUBJECT_INPUTS, Models, load_models
@@ -41,6 +40,16 @@ def progress(iterable: Iterable, total: int | None = None, desc: str = "") -> It
     """A tqdm bar on stderr, off when stderr is not a terminal or the ``CI`` variable is set."""
     disable = not sys.stderr.isatty() or bool(os.environ.get("CI"))
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)
+
+
+def input_specs(num_predicates: int, word_dim: int) -> dict[str, tf.TensorSpec]:
+    """TensorSpecs of the model inputs (what ``Encoder.encode_inputs`` gives; batch and length dims free)."""
+    c, dw = num_predicates, word_dim
+    return {"chars": tf.TensorSpec([None, None], tf.int32),
+            "words": tf.TensorSpec([None, None, dw], tf.float32),
+            "subject_prior": tf.TensorSpec([None, None, 2], tf.float32),
+            "object_prior": tf.TensorSpec([None, None, 2 * c], tf.float32),
+            "subject_span": tf.TensorSpec([None, 2], tf.int32)}
 
 
 @dataclass(eq=False)
@@ -82,21 +91,16 @@ class Extractor:
     Models trained without prior get all-zero prior channels.
     """
 
-    def __init__(self, models: Models, encoder: Encoder, schema: Schema, model_cfg: dict,
+    def __init__(self, models: Models, encoder: Encoder, schema: Schema, model_cfg: ModelConfig,
                  thresholds: Thresholds = Thresholds(), *, uses_prior: bool = False, word2vec_path: str | None = None,
                  segmenter: str = "jieba", normalize: str = "none", batch_size: int = 64):
         out_c = models.object.output["object_start"].shape[-1]
         if out_c != len(schema):
             raise ValueError(f"the model has {out_c} predicate outputs but the schema {len(schema)} predicates")
-        self.models, self.encoder, self.schema, self.model_cfg = models, encoder, schema, dict(model_cfg)
+        self.models, self.encoder, self.schema, self.model_cfg = models, encoder, schema, model_cfg
         self.thresholds, self.uses_prior, self.batch_size = thresholds, uses_prior, batch_size
         self.word2vec_path, self.segmenter, self.normalize = word2vec_path, segmenter, normalize
-        c, dw = len(schema), encoder.word_vectors.dim
-        spec = {"chars": tf.TensorSpec([None, None], tf.int32),
-                "words": tf.TensorSpec([None, None, dw], tf.float32),
-                "subject_prior": tf.TensorSpec([None, None, 2], tf.float32),
-                "object_prior": tf.TensorSpec([None, None, 2 * c], tf.float32),
-                "subject_span": tf.TensorSpec([None, 2], tf.int32)}
+        spec = input_specs(len(schema), encoder.word_vectors.dim)
         self._subject_fn = tf.function(lambda x: models.subject(x, training=False),
                                        input_signature=[{k: spec[k] for k in SUBJECT_INPUTS}])
         self._object_fn = tf.function(lambda x: models.object(x, training=False),
@@ -142,7 +146,7 @@ class Extractor:
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
-        return {"version": CONFIG_VERSION, "model": self.model_cfg,
+        return {"version": CONFIG_VERSION, "model": as_dict(self.model_cfg),
                 "thresholds": {"start": self.thresholds.start, "end": self.thresholds.end},
                 "max_len": self.encoder.max_len, "word_dim": self.encoder.word_vectors.dim,
                 "vocab_size": len(self.encoder.vocab), "num_predicates": len(self.schema),
@@ -151,29 +155,13 @@ class Extractor:
 
     def save(self, directory) -> None:
         """Write the extractor folder; an existing folder is replaced only once the new one is complete."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o777 & ~umask)
+        with atomic_dir(directory) as tmp:
             self.models.train.save(tmp / MODEL_FILE)
             with atomic_write(tmp / CONFIG_FILE) as f:
                 json.dump(self.config(), f, ensure_ascii=False, indent=1)
                 f.write("\n")
             self.encoder.vocab.save(tmp / VOCAB_FILE)
             self.schema.save(tmp / SCHEMA_FILE)
-            old = None
-            if directory.exists():
-                old = directory.parent / f"{tmp.name}.old"
-                os.replace(directory, old)
-            os.replace(tmp, directory)
-            if old is not None:
-                shutil.rmtree(old)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
 
 def load_extractor(directory, word2vec_path: str | None = None, prior=None) -> Extractor:
@@ -189,7 +177,8 @@ def load_extractor(directory, word2vec_path: str | None = None, prior=None) -> E
         raise ValueError(f"{directory / CONFIG_FILE}: config version {cfg.get('version')!r}, expected {CONFIG_VERSION}")
     schema = Schema.load(directory / SCHEMA_FILE)
     vocab = CharVocab.load(directory / VOCAB_FILE)
-    if cfg["model"]["use_word_vectors"]:
+    model_cfg = model_config_from_dict(cfg.get("model"), str(directory / CONFIG_FILE))
+    if model_cfg.use_word_vectors:
         path = word2vec_path or cfg["word2vec_path"]
         if not path:
             raise ValueError(f"{directory / CONFIG_FILE}: the model uses word vectors but no word2vec path is recorded")
@@ -201,6 +190,6 @@ def load_extractor(directory, word2vec_path: str | None = None, prior=None) -> E
     encoder = Encoder(vocab, words, schema, int(cfg["max_len"]), prior=prior)
     models = load_models(directory / MODEL_FILE)
     thresholds = Thresholds(float(cfg["thresholds"]["start"]), float(cfg["thresholds"]["end"]))
-    return Extractor(models, encoder, schema, cfg["model"], thresholds, uses_prior=bool(cfg["uses_prior"]),
+    return Extractor(models, encoder, schema, model_cfg, thresholds, uses_prior=bool(cfg["uses_prior"]),
                      word2vec_path=path, segmenter=cfg["segmenter"], normalize=cfg.get("normalize", "none"),
                      batch_size=int(cfg.get("batch_size", 64)))

@@ -21,12 +21,12 @@ from functools import reduce
 import keras
 from keras import layers, ops
 
+from .config import ModelConfig
+
 SUBJECT_INPUTS = ("chars", "words", "subject_prior")
 OBJECT_INPUTS = SUBJECT_INPUTS + ("object_prior", "subject_span")
 SUBJECT_OUTPUTS = ("subject_start", "subject_end")
 OBJECT_OUTPUTS = ("object_start", "object_end")
-ARCHS = ("dgcnn", "bilstm")
-SUBJECT_ENCODERS = ("bigru", "concat")
 _EPSILON = 1e-7
 
 _register = keras.saving.register_keras_serializable(package="dgcnn_ie")
@@ -260,15 +260,15 @@ def _inputs(num_predicates: int, word_dim: int) -> dict:
 def _embed(cfg, inputs, vocab_size, padding, position_table=None):
     """char embedding (+ projected frozen word vectors) (+ absolute positions),
     dropout, times mask."""
-    width = cfg["width"]
+    width = cfg.width
     parts = [layers.Embedding(vocab_size, width, name="char_embedding")(inputs["chars"])]
-    if cfg["use_word_vectors"]:
+    if cfg.use_word_vectors:
         parts.append(layers.Dense(width, use_bias=False, name="word_projection")(inputs["words"]))
     if position_table is not None:
-        positions = PositionIds(cfg["max_len"], name="position_ids")(inputs["chars"])
+        positions = PositionIds(cfg.max_len, name="position_ids")(inputs["chars"])
         parts.append(position_table(positions))
     x = parts[0] if len(parts) == 1 else layers.Add(name="embedding_sum")(parts)
-    x = layers.Dropout(cfg["dropout"], name="embedding_dropout")(x)
+    x = layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
     return ApplyMask(name="embedding_mask")(x, padding)
 
 
@@ -285,7 +285,7 @@ def _entity_gate(width, name, h):
     )
 
 
-def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
+def _dgcnn(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """The final model of method §3. Choices where the text leaves room:
     - the BiGRU subject encoder has `width` units each way (method: 128 each way
       at d=128), so the subject vector is 2·width, like the concat variant;
@@ -294,16 +294,16 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
       the reference code does, rather than summed (the sum is a special case);
     - MultiHeadAttention projects its heads·head_size output back to `width`.
     """
-    width, kernel = cfg["width"], cfg["kernel_size"]
-    use_gates, use_attention = cfg["use_gates"], cfg["use_attention"]
+    width, kernel = cfg.width, cfg.kernel_size
+    use_gates, use_attention = cfg.use_gates, cfg.use_attention
     padding = PaddingMask(name="padding")(inputs["chars"])
     # One table for absolute positions and for distances to the subject (method §3).
     position_table = layers.Embedding(
-        cfg["max_len"], width, embeddings_initializer="zeros", name="position_embedding"
+        cfg.max_len, width, embeddings_initializer="zeros", name="position_embedding"
     )
     h = _embed(cfg, inputs, vocab_size, padding, position_table)
-    for i, rate in enumerate(cfg["dilations"]):
-        h = GatedDilatedConv1D(width, kernel, rate, cfg["conv_dropout"], name=f"dgcnn_{i}")(h, padding)
+    for i, rate in enumerate(cfg.dilations):
+        h = GatedDilatedConv1D(width, kernel, rate, cfg.conv_dropout, name=f"dgcnn_{i}")(h, padding)
 
     gates_start, gates_end = [], []
     if use_gates:
@@ -313,7 +313,7 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
     # Subject branch.
     features = [h]
     if use_attention:
-        attention = MaskedSelfAttention(cfg["heads"], cfg["head_size"], name="subject_attention")
+        attention = MaskedSelfAttention(cfg.heads, cfg.head_size, name="subject_attention")
         features.append(attention(h, padding))
     features.append(inputs["subject_prior"])
     s = ApplyMask(name="subject_features")(layers.Concatenate(name="subject_concat")(features), padding)
@@ -323,13 +323,13 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
 
     # Subject encoding: BiGRU over points of the span, or [H[start], H[end]].
     span = inputs["subject_span"]
-    if cfg["subject_encoder"] == "bigru":
-        points = SpanPoints(cfg["subject_points"], name="subject_points")(h, span)
+    if cfg.subject_encoder == "bigru":
+        points = SpanPoints(cfg.subject_points, name="subject_points")(h, span)
         subject_vec = layers.Bidirectional(layers.GRU(width), name="subject_bigru")(points)
     else:
         points = SpanPoints(2, name="subject_points")(h, span)
         subject_vec = layers.Reshape((2 * width,), name="subject_concat_ends")(points)
-    relative = RelativePositionIds(cfg["max_len"], name="relative_position_ids")
+    relative = RelativePositionIds(cfg.max_len, name="relative_position_ids")
     rel_start, rel_end = relative(inputs["chars"], span)
     conditioning = [
         BroadcastToSequence(name="subject_broadcast")(subject_vec, h),
@@ -340,7 +340,7 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
     # Object branch.
     features = [h]
     if use_attention:
-        attention = MaskedSelfAttention(cfg["heads"], cfg["head_size"], name="object_attention")
+        attention = MaskedSelfAttention(cfg.heads, cfg.head_size, name="object_attention")
         features.append(attention(h, padding))
     features += conditioning + [inputs["subject_prior"], inputs["object_prior"]]
     o = ApplyMask(name="object_features")(layers.Concatenate(name="object_concat")(features), padding)
@@ -364,7 +364,7 @@ def _dgcnn(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dic
     }
 
 
-def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
+def _bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """The method's predecessor (method.md §8 row 2): char (+ word) embedding,
     2 BiLSTM layers, subject start/end sigmoids; the object tagger sees
     [H[start], H[end]] broadcast, runs a BiLSTM and has softmax heads over
@@ -375,7 +375,7 @@ def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> di
     Per-predicate sigmoids were tried first and did not learn objects: on the DuIE
     2.0 subset their probabilities stayed below 0.08 after 12 epochs (F1 0), while
     the subject heads did learn."""
-    half = cfg["width"] // 2
+    half = cfg.width // 2
     padding = PaddingMask(name="padding")(inputs["chars"])
     lstm_mask = SequenceMask(name="sequence_mask")(inputs["chars"])
     h = _embed(cfg, inputs, vocab_size, padding)
@@ -408,18 +408,12 @@ def _bilstm(cfg: dict, inputs: dict, num_predicates: int, vocab_size: int) -> di
     }
 
 
-def build_models(cfg: dict, num_predicates: int, word_dim: int, vocab_size: int) -> Models:
+def build_models(cfg: ModelConfig, num_predicates: int, word_dim: int, vocab_size: int) -> Models:
     """Build the train/subject/object models from the `model` section of params.yaml."""
-    if cfg["arch"] not in ARCHS:
-        raise ValueError(f"model.arch must be one of {ARCHS}, got {cfg['arch']!r}")
-    if cfg["arch"] == "dgcnn" and cfg["subject_encoder"] not in SUBJECT_ENCODERS:
-        raise ValueError(
-            f"model.subject_encoder must be one of {SUBJECT_ENCODERS}, got {cfg['subject_encoder']!r}"
-        )
     inputs = _inputs(num_predicates, word_dim)
-    build = _dgcnn if cfg["arch"] == "dgcnn" else _bilstm
+    build = _dgcnn if cfg.arch == "dgcnn" else _bilstm
     outputs = build(cfg, inputs, num_predicates, vocab_size)
-    return split_models(keras.Model(inputs, outputs, name=f"{cfg['arch']}_train"))
+    return split_models(keras.Model(inputs, outputs, name=f"{cfg.arch}_train"))
 
 
 def split_models(train: keras.Model) -> Models:

@@ -21,10 +21,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+import json
+
 import ahocorasick
 import numpy as np
 
-from .data import Sample, Schema
+from .data import DataError, Sample, Schema, split
 
 Span = tuple[int, int]
 Candidate = tuple[Span, int, Span]
@@ -127,3 +129,109 @@ def object_prior(cands: Iterable[Candidate], s_span: Span, length: int,
         if end < length:
             out[end, num_predicates + p] = 1.0
     return out
+
+
+# ------------------------------------------------------------------------------ the candidates file
+# The prior stage writes one JSON object::
+#
+#     {"version": 1, "predicates": [...],
+#      "sources": {"train": [...], "dev": [...], "test": [...]},
+#      "train": {"full": [C_0, C_1, ...], "folds": {"0": [C_0, ...], ...}},
+#      "dev": [C_0, ...], "test": [C_0, ...]}
+#
+# where each C_i is the candidate list of sample i (file order), one candidate
+# ``[s_start, s_end, p_index, o_start, o_end]`` (end-inclusive); see `build_candidates`.
+CANDIDATES_VERSION = 1
+
+
+def encode_candidates(cands: list[Candidate]) -> list[list[int]]:
+    return [[s[0], s[1], p, o[0], o[1]] for s, p, o in cands]
+
+
+def decode_candidates(rows: list[list[int]]) -> list[Candidate]:
+    return [((a, b), p, (c, d)) for a, b, p, c, d in rows]
+
+
+def load_candidates(path, split_name: str, fold: int | None = None, *,
+                    samples: list[Sample] | None = None, schema: Schema | None = None) -> list[list[Candidate]]:
+    """Candidates per sample of `split_name` ("train", "dev", "test"); for "train", `fold` picks a
+    CV fold's KB and None the full-training KB. Given `samples` / `schema`, checks they are the ones
+    the file was made for (same sources in the same order, same predicate order)."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if doc.get("version") != CANDIDATES_VERSION:
+        raise DataError(f"{path}:1: candidates file version {doc.get('version')!r}, expected {CANDIDATES_VERSION}")
+    if schema is not None and list(schema.predicates) != doc["predicates"]:
+        raise DataError(f"{path}:1: made for another predicate order; re-run the prior stage")
+    if samples is not None and [s.source for s in samples] != doc["sources"][split_name]:
+        raise DataError(f"{path}:1: {split_name} candidates were made for other samples "
+                         f"({len(doc['sources'][split_name])} listed, {len(samples)} given)")
+    if split_name == "train":
+        key = "full" if fold is None else str(fold)
+        table = doc["train"]["full"] if fold is None else doc["train"]["folds"].get(key)
+        if table is None:
+            raise DataError(f"{path}:1: no candidates for fold {fold} (folds {sorted(doc['train']['folds'])}); "
+                            f"re-run the prior stage")
+    elif fold is not None:
+        raise ValueError("fold only applies to the train split")
+    else:
+        table = doc[split_name]
+    return [decode_candidates(rows) for rows in table]
+
+
+def candidate_stats(samples: list[Sample], cands: list[list[Candidate]], schema: Schema) -> dict:
+    """Candidates per sentence; with gold labels, coverage (recall) and precision of the candidate triples."""
+    n_cands = n_gold = n_hit = n_string_cands = 0
+    for sample, cs in zip(samples, cands):
+        n_cands += len(cs)
+        found = {(sample.text[s[0]:s[1] + 1], p, sample.text[o[0]:o[1] + 1]) for s, p, o in cs}
+        gold = {(t.subject, schema.index(t.predicate), t.object) for t in sample.triples}
+        n_string_cands += len(found)
+        n_gold += len(gold)
+        n_hit += len(gold & found)
+    out = {"sentences": len(samples),
+           "candidates_per_sentence": n_cands / max(len(samples), 1),
+           "with_candidates": sum(1 for c in cands if c) / max(len(samples), 1)}
+    if any(s.labelled for s in samples):
+        out.update(gold_triples=n_gold, gold_coverage=n_hit / max(n_gold, 1),
+                   candidate_precision=n_hit / max(n_string_cands, 1))
+    return out
+
+
+def build_candidates(train: list[Sample], dev: list[Sample], test: list[Sample], assignment: list[int],
+                     folds: Iterable[int], schema: Schema, log=lambda msg: None) -> tuple[dict, dict]:
+    """(the candidates document, its statistics) in the format `load_candidates` reads.
+
+    ``train.folds[f]``: KB of the training samples outside fold f; training-fold samples with
+    self-exclusion, fold-f samples (held out) without (they are not in the KB).
+    ``train.full``: KB of all training samples, with self-exclusion. ``dev``, ``test``: KB of all
+    training samples."""
+    doc = {"version": CANDIDATES_VERSION, "predicates": list(schema.predicates),
+           "sources": {"train": [s.source for s in train], "dev": [s.source for s in dev],
+                       "test": [s.source for s in test]},
+           "train": {"full": [], "folds": {}}, "dev": [], "test": []}
+    stats: dict = {"folds": {}}
+    for fold in folds:
+        kb_samples, held = split(train, assignment, fold)
+        kb = KnowledgeBase.build(kb_samples, schema)
+        cands = [kb.candidates(s.text, exclude=s) for s in train]
+        doc["train"]["folds"][str(fold)] = [encode_candidates(c) for c in cands]
+        in_fold = [a == fold for a in assignment]
+        stats["folds"][str(fold)] = {
+            "kb_triples": len(kb),
+            "train": candidate_stats([s for s, h in zip(train, in_fold) if not h],
+                                     [c for c, h in zip(cands, in_fold) if not h], schema),
+            "heldout": candidate_stats(held, [c for c, h in zip(cands, in_fold) if h], schema)}
+        log(f"fold {fold}: {stats['folds'][str(fold)]}")
+
+    kb = KnowledgeBase.build(train, schema)
+    stats["kb_triples"] = len(kb)
+    for name, samples, exclude in (("train", train, True), ("dev", dev, False), ("test", test, False)):
+        cands = [kb.candidates(s.text, exclude=s if exclude else None) for s in samples]
+        encoded = [encode_candidates(c) for c in cands]
+        if name == "train":
+            doc["train"]["full"] = encoded
+        else:
+            doc[name] = encoded
+        stats[name] = candidate_stats(samples, cands, schema)
+    return doc, stats

@@ -185,7 +185,6 @@ def get_segmenter(backend: str = "jieba", cache_path: str | os.PathLike | None =
     return Segmenter(backend, version, tokenize, cache_path)
 
 
-def segmenter_from_params(params: dict) -> Segmenter:
-    """The segmenter ``params['segment']`` describes (``backend``, optional ``cache`` file)."""
-    seg = params.get("segment") or {}
-    return get_segmenter(seg.get("backend", "jieba"), seg.get("cache") or None)
+def segmenter_from_config(segment) -> Segmenter:
+    """The segmenter the ``segment`` config section describes (``backend``, ``cache`` file or "" for none)."""
+    return get_segmenter(segment.backend, segment.cache or None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from .data import DataError, Schema, atomic_write, find_spans
+from .data import DataError, Schema, atomic_write, find_spans, typed_spo
 
 SPO_KEYS = frozenset({"subject", "predicate", "object", "subject_type", "object_type"})
 MAX_REPORTED = 20
@@ -53,12 +53,7 @@ def base_predicates(schema: Schema) -> set[str]:
 
 def fill_types(spo: dict, schema: Schema) -> dict:
     """A copy of a (flat-object or DuIE complex) spo dict with the schema's subject/object types."""
-    p = spo["predicate"]
-    s_type, o_type = schema.types(p)
-    if schema.format == "duie2":
-        o_type = {k: schema.types(p if k == "@value" else f"{p}_{k}")[1] for k in spo["object"]}
-    return {"subject": spo["subject"], "predicate": p, "object": spo["object"],
-            "subject_type": s_type, "object_type": o_type}
+    return typed_spo(spo["subject"], spo["predicate"], spo["object"], schema)
 
 
 def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path) -> tuple[list[list[dict]], int]:

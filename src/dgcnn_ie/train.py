@@ -27,10 +27,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import layout
+from .config import ModelConfig, TrainConfig
 from .data import Sample, Schema, atomic_write
 from .decode import Thresholds
 from .ema import BiasCorrectedEMA
-from .extractor import Extractor, progress
+from .extractor import Extractor, input_specs, progress
 from .features import Encoder
 from .metrics import score
 from .model import Models, build_models, has_softmax_objects, masked_loss
@@ -98,12 +100,8 @@ def device_name() -> str:
 
 def train_specs(encoder: Encoder) -> tuple[dict, dict]:
     """``(inputs, targets)`` TensorSpecs of ``encoder.batches`` (batch and length dims free)."""
-    c, dw = encoder.num_predicates, encoder.word_vectors.dim
-    inputs = {"chars": tf.TensorSpec([None, None], tf.int32),
-              "words": tf.TensorSpec([None, None, dw], tf.float32),
-              "subject_prior": tf.TensorSpec([None, None, 2], tf.float32),
-              "object_prior": tf.TensorSpec([None, None, 2 * c], tf.float32),
-              "subject_span": tf.TensorSpec([None, 2], tf.int32)}
+    c = encoder.num_predicates
+    inputs = input_specs(c, encoder.word_vectors.dim)
     targets = {"subject_start": tf.TensorSpec([None, None], tf.float32),
                "subject_end": tf.TensorSpec([None, None], tf.float32),
                "object_start": tf.TensorSpec([None, None, c], tf.float32),
@@ -131,29 +129,29 @@ def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
     return step
 
 
-def fresh_state(models: Models, lr: float, cfg_train: dict, specs):
+def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs):
     """A new Adam optimiser, EMA (``train.ema``, ``train.ema_decay``) and compiled :func:`make_step`."""
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(models.train.trainable_variables)
-    ema = (BiasCorrectedEMA(models.train.trainable_variables, float(cfg_train["ema_decay"]))
-           if cfg_train.get("ema", True) else None)
+    ema = (BiasCorrectedEMA(models.train.trainable_variables, cfg_train.ema_decay)
+           if cfg_train.ema else None)
     return optimizer, ema, make_step(models, optimizer, ema, specs)
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
-    with atomic_write(out_dir / "history.json") as f:
+    with atomic_write(out_dir / layout.HISTORY_JSON) as f:
         json.dump(history, f, indent=1)
         f.write("\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    with atomic_write(out_dir / "history.csv") as f:
+    with atomic_write(out_dir / layout.HISTORY_CSV) as f:
         f.write(buf.getvalue())
 
 
 def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None, *, schema: Schema,
-                cfg_model: dict, cfg_train: dict, encoder: Encoder, seed: int, out_dir,
+                cfg_model: ModelConfig, cfg_train: TrainConfig, encoder: Encoder, seed: int, out_dir,
                 thresholds: Thresholds = Thresholds(), decode_batch_size: int = 64,
                 kb_candidates: Sequence[list] | None = None,
                 dev_candidates: Sequence[list] | None = None,
@@ -167,8 +165,6 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     """
     if dev_samples and (kb_candidates is None) != (dev_candidates is None):
         raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
-    if int(cfg_train["epochs"]) < 1:
-        raise ValueError(f"train.epochs must be >= 1, got {cfg_train['epochs']}")
     train_samples, heldout = list(train_samples), not dev_samples
     if heldout:
         keep, held = split_holdout(train_samples, seed)
@@ -193,9 +189,9 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
     extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
     specs = train_specs(encoder)
-    base_lr, batch_size = float(cfg_train["lr"]), int(cfg_train["batch_size"])
+    base_lr, batch_size = cfg_train.lr, cfg_train.batch_size
     steps_per_epoch = math.ceil(len(train_samples) / batch_size)
-    n_warmup = warmup_steps(len(train_samples), batch_size, cfg_train["warmup_epochs"])
+    n_warmup = warmup_steps(len(train_samples), batch_size, cfg_train.warmup_epochs)
     optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs)
     log(f"training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
         f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
@@ -206,16 +202,16 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     best_f1, best_epoch, best_scores, best_weights = -1.0, 0, {}, None
     after_plateau, global_step = False, 0
     started = time.perf_counter()
-    for epoch in range(1, int(cfg_train["epochs"]) + 1):
+    for epoch in range(1, cfg_train.epochs + 1):
         t0 = time.perf_counter()
         batches = encoder.batches(train_samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                  augment=bool(cfg_train.get("augment", False)),
-                                  augment_rate=float(cfg_train.get("augment_rate", 0.5)),
+                                  augment=cfg_train.augment,
+                                  augment_rate=cfg_train.augment_rate,
                                   kb_candidates=kb_candidates)
         losses = []
         lr = base_lr
         for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
-            lr = float(cfg_train["lr_after_plateau"]) if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
+            lr = cfg_train.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
             losses.append(float(step(inputs, targets, tf.constant(lr, tf.float32))))
             global_step += 1
         if ema is not None:
@@ -237,15 +233,15 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
         history.append(row)
         log(f"epoch {epoch}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} R {row['dev_recall']:.4f} "
             f"F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), {row['seconds']:.1f}s")
-        if not after_plateau and epoch < int(cfg_train["epochs"]) and plateau_reached(
-                [h["dev_f1"] for h in history], min_epoch=int(cfg_train["plateau_min_epoch"]),
-                patience=int(cfg_train["plateau_patience"]), min_f1=float(cfg_train.get("plateau_min_f1", 0.5)),
-                force_epoch=int(cfg_train.get("plateau_force_epoch", 0))):
+        if not after_plateau and epoch < cfg_train.epochs and plateau_reached(
+                [h["dev_f1"] for h in history], min_epoch=cfg_train.plateau_min_epoch,
+                patience=cfg_train.plateau_patience, min_f1=cfg_train.plateau_min_f1,
+                force_epoch=cfg_train.plateau_force_epoch):
             models.train.set_weights(best_weights)
-            optimizer, ema, step = fresh_state(models, float(cfg_train["lr_after_plateau"]), cfg_train, specs)
+            optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
             after_plateau, row["reloaded"] = True, True
             log(f"plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
-                f"lr {cfg_train['lr_after_plateau']}")
+                f"lr {cfg_train.lr_after_plateau}")
         _write_history(out_dir, history)
     if best_weights is not None:
         models.train.set_weights(best_weights)

@@ -9,13 +9,17 @@ decoded at every grid point. The result at a grid point is exactly what
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .data import Schema, Triple
+from . import layout
+from .data import Sample, Schema, Triple
 from .decode import ProbabilityModel, decode_spans, pair_nearest
+from .ensemble import union
 from .metrics import score
+from .utils import log
 
 Point = tuple[float, float]
 SWEEP_KEYS = ("start_threshold", "end_threshold", "precision", "recall", "f1", "tp", "n_pred", "n_gold")
@@ -121,3 +125,55 @@ def best_thresholds(sweep: Sequence[dict]) -> dict:
     if not sweep:
         raise ValueError("empty threshold sweep")
     return max(sweep, key=lambda r: (r["f1"], r["precision"]))
+
+
+# ------------------------------------------------------------------------ out-of-fold sweep of cv models
+@dataclass(frozen=True)
+class Member:
+    """A cv model of each fold whose predictions an out-of-fold sweep unites: ``family`` None is cv_raw."""
+
+    family: str | None
+    uses_prior: bool
+
+    def run(self, fold: int) -> layout.CVRun:
+        return layout.CVRun(self.family, fold)
+
+
+def describe_members(members: Sequence[Member]) -> str:
+    """``cv_raw`` / ``cv/<family>`` names of the members, joined by " + "."""
+    return " + ".join(m.run(0).name for m in members)
+
+
+def oof_sweep(samples: Sequence[Sample], assignment: Sequence[int], folds: Sequence[int], schema: Schema,
+              grid: Sequence[Point], batch_size: int, load_model: Callable, make_inputs: Callable,
+              members: Sequence[Member] = (Member(None, False),),
+              candidates: Callable[[int], list] | None = None) -> tuple[list[dict], int]:
+    """The threshold sweep of each fold's models (``members``, their predictions united per sentence) on
+    that fold's held-out sentences, pooled over folds and scored against the labels of ``samples``; returns
+    the sweep and the number of sentences. ``candidates(fold)`` gives the prior candidates of every sample
+    for that fold's KB (needed by a member with prior features); ``make_inputs(texts[, candidates])``."""
+    gold, predictions = [], [[] for _ in grid]
+    for fold in folds:
+        held = sorted((i for i, a in enumerate(assignment) if a == fold), key=lambda i: len(samples[i].text))
+        if not held:
+            continue
+        texts = [samples[i].text for i in held]
+        swept = []
+        for member in members:
+            model = load_model(member.run(fold).model_dir)
+            cands = None
+            if member.uses_prior:
+                if candidates is None:
+                    raise ValueError("a member with prior features needs the prior candidates")
+                every = candidates(fold)
+                cands = [every[i] for i in held]
+            batches = ((make_inputs(texts[i:i + batch_size]) if cands is None
+                        else make_inputs(texts[i:i + batch_size], cands[i:i + batch_size]), texts[i:i + batch_size])
+                       for i in range(0, len(texts), batch_size))
+            swept.append(sweep_predictions(model, batches, schema, grid))
+        for g, per_member in enumerate(zip(*swept, strict=True)):
+            predictions[g] += union(per_member)
+        gold += [set(samples[i].triples) for i in held]
+        log(f"threshold sweep of fold {fold} ({describe_members(members)}) "
+            f"on {len(held)} held-out sentences")
+    return score_sweep(gold, predictions, grid, schema.format), len(gold)

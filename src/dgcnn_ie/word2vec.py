@@ -12,36 +12,31 @@ switched off before saving.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gensim.models import KeyedVectors, Word2Vec
 
-from .data import casefold_text, load_schema, read_dataset
+from .data import atomic_dir, casefold_text, read_dataset
 from .segment import Segmenter
 
 VECTORS_FILE = "vectors.kv"
 
 
-def read_corpus_texts(data: dict, extra_texts: Iterable[str] = ()) -> tuple[list[str], Counter]:
-    """Texts of ``data.train``, ``data.dev`` and ``data.test`` (empty paths skipped) and of the extra files.
+def read_corpus_texts(paths: Sequence[tuple[str, str | os.PathLike]], schema, data,
+                      extra_texts: Iterable[str | os.PathLike] = ()) -> tuple[list[str], Counter]:
+    """Texts of the data files ``paths`` ((name, path) pairs, e.g. ("train", ...)) and of the extra files.
 
     Returns the texts and a Counter of what was read and skipped (per file, blank lines).
-    Data files are read like every stage reads them (``on_error``, ``normalize``);
-    extra texts get the same ``normalize``.
+    Data files are read like every stage reads them (the ``data`` section's ``on_error``
+    and ``normalize``); extra texts get the same ``normalize``.
     """
-    schema = load_schema(data["schema"], data["format"])
-    normalize = data.get("normalize", "none")
+    normalize = data.normalize
     texts: list[str] = []
     counts: Counter = Counter()
-    for key in ("train", "dev", "test"):
-        path = data.get(key) or ""
-        if not path:
-            continue
-        samples, report = read_dataset(path, schema, on_error=data.get("on_error", "skip"), normalize=normalize)
+    for key, path in paths:
+        samples, report = read_dataset(path, schema, on_error=data.on_error, normalize=normalize)
         texts.extend(s.text for s in samples)
         counts[f"{key}_texts"] += len(samples)
         counts["data_lines_skipped"] += sum(report.skipped.values())
@@ -98,24 +93,9 @@ def train_vectors(sentences: list[list[str]], *, dim: int, window: int, min_coun
 def save_vectors(kv: KeyedVectors, out_dir: str | os.PathLike) -> Path:
     """Save ``kv`` as ``out_dir/vectors.kv`` (+ gensim's ``.npy`` side files); the folder is replaced atomically."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)        # mkdtemp makes it private; the output folder should not be
+    with atomic_dir(out_dir) as tmp:
         kv.lifecycle_events = None           # otherwise the pickle records the date: not reproducible
         kv.save(str(tmp / VECTORS_FILE))
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f"{tmp.name}.old"
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir / VECTORS_FILE
 
 

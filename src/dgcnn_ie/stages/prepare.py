@@ -14,17 +14,17 @@ again the same way).
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
 from pathlib import Path
 
-from ..data import atomic_write, load_params, load_schema, read_dataset
+from .. import layout
+from ..config import Config, ConfigError
+from ..data import DataError, atomic_write, load_schema, read_dataset
 from ..utils import log
 
-PREPARED = Path("data/prepared")
-REPORT_PATH = "reports/data/read.json"
+PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error")
 
 
 def _write_lines(path: Path, samples) -> None:
@@ -36,62 +36,55 @@ def _write_lines(path: Path, samples) -> None:
 def hold_out(samples: list, fraction: float, seed: int) -> tuple[list, list]:
     """(train, dev): a seeded `fraction` of the samples as dev, both in input order."""
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"data.dev_fraction must be in (0, 1) when data.source.dev is empty, got {fraction}")
+        raise ConfigError(f"data.dev_fraction must be in (0, 1) when data.source.dev is empty, got {fraction}")
     n_dev = max(1, round(len(samples) * fraction))
     if n_dev >= len(samples):
-        raise ValueError(f"cannot hold out {n_dev} of {len(samples)} training samples as dev")
+        raise ConfigError(f"data.dev_fraction: cannot hold out {n_dev} of {len(samples)} training samples as dev")
     chosen = set(random.Random(seed).sample(range(len(samples)), n_dev))
     train = [s for i, s in enumerate(samples) if i not in chosen]
     dev = [s for i, s in enumerate(samples) if i in chosen]
     return train, dev
 
 
-def main(params_path: str = "params.yaml") -> dict:
+def run(config: Config) -> dict:
     """Read and check the source files; write data/prepared/{schema,train,dev,test}.json and the read report."""
-    params = load_params(params_path)
-    data = params["data"]
-    source = data["source"]
-    root = Path(source["dir"])
+    data = config.data
+    source = data.source
+    root = Path(source.dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"data.source.dir {root} is not a folder (see README: Real data)")
-    schema_path = root / source["schema"]
-    schema = load_schema(schema_path, data["format"])
+        raise ConfigError(f"data.source.dir: {root} is not a folder (see README: Real data)")
+    schema_path = root / source.schema
+    schema = load_schema(schema_path, data.format)
     read = {}
 
     def read_file(name: str):
-        samples, report = read_dataset(root / name, schema, on_error=data["on_error"], normalize="none")
+        samples, report = read_dataset(root / name, schema, on_error=data.on_error, normalize="none")
         log(report.summary())
         read[name] = report.counts()
         return samples
 
-    train = read_file(source["train"])
-    if source.get("dev"):
-        dev = read_file(source["dev"])
+    train = read_file(source.train)
+    if source.dev:
+        dev = read_file(source.dev)
         held_out = 0
     else:
-        train, dev = hold_out(train, float(data["dev_fraction"]), int(params["seed"]))
+        train, dev = hold_out(train, data.dev_fraction, config.seed)
         held_out = len(dev)
-        log(f"no dev file: held out {held_out} of the training samples as dev (seed {params['seed']})")
-    test = read_file(source["test"])
+        log(f"no dev file: held out {held_out} of the training samples as dev (seed {config.seed})")
+    test = read_file(source.test)
     if not train:
-        raise ValueError(f"{root / source['train']}: no usable training sample")
+        raise DataError(f"{root / source.train}:1: no usable training sample")
 
-    PREPARED.mkdir(parents=True, exist_ok=True)
-    with atomic_write(PREPARED / "schema.json") as f, open(schema_path, encoding="utf-8") as src:
+    layout.PREPARED_DIR.mkdir(parents=True, exist_ok=True)
+    with atomic_write(layout.PREPARED_SCHEMA) as f, open(schema_path, encoding="utf-8") as src:
         shutil.copyfileobj(src, f)
-    _write_lines(PREPARED / "train.json", train)
-    _write_lines(PREPARED / "dev.json", dev)
-    _write_lines(PREPARED / "test.json", test)
-    summary = {"format": data["format"], "predicates": len(schema), "train": len(train), "dev": len(dev),
+    _write_lines(layout.PREPARED_TRAIN, train)
+    _write_lines(layout.PREPARED_DEV, dev)
+    _write_lines(layout.PREPARED_TEST, test)
+    summary = {"format": data.format, "predicates": len(schema), "train": len(train), "dev": len(dev),
                "test": len(test), "dev_held_out_from_train": held_out, "files": read}
-    with atomic_write(REPORT_PATH) as f:
+    with atomic_write(layout.READ_REPORT) as f:
         json.dump(summary, f, ensure_ascii=False, indent=2)
         f.write("\n")
-    log(f"prepared {len(train)} train / {len(dev)} dev / {len(test)} test samples -> {PREPARED}")
+    log(f"prepared {len(train)} train / {len(dev)} dev / {len(test)} test samples -> {layout.PREPARED_DIR}")
     return summary
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("params", nargs="?", default="params.yaml", help="parameters file (default params.yaml)")
-    main(parser.parse_args().params)

@@ -9,7 +9,9 @@ the other entities are fresh. Names whose CRC32 falls in a fixed share are
 All five patterns of method.md section 1 are produced on purpose; ``--stats``
 prints their shares. ``postag`` comes from ``jieba.posseg`` as in LIC2019.
 
-    python -m dgcnn_ie.generate --out data/synthetic --seed 7 --stats
+    python -m dgcnn_ie.synthetic --out data/synthetic --seed 7 --stats
+
+(``python -m dgcnn_ie.synthetic.generate`` is the same.)
 """
 from __future__ import annotations
 
@@ -786,7 +788,7 @@ def stats(data: dict[str, list[dict]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dgcnn_ie.synthetic", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("data/synthetic"))
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--train", type=int, default=1000)

@@ -1,12 +1,13 @@
 """Predict triples for a data file with a saved extractor (usable outside DVC).
 
-    python -m dgcnn_ie.predict --model models/single --input dev.json --output pred.json \\
+    dgcnn-ie-predict --model models/single --input dev.json --output pred.json \\
         [--format lic2019|duie2] [--schema all_50_schemas] [--metrics metrics.json] [--batch-size 64]
 
 The output has the input's competition format (each read line with its
 `spo_list` predicted). When every input line is labelled, P/R/F1 are printed
 (JSON on stdout) and written to `--metrics` if given. Lines that cannot be read
 are skipped and counted on stderr (`--strict` makes them an error).
+`python -m dgcnn_ie.cli.predict` is the same as the `dgcnn-ie-predict` console script.
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import argparse
 import json
 import sys
 
-from .data import DataError, load_schema, read_dataset, write_predictions
-from .decode import Thresholds
-from .extractor import load_extractor
-from .metrics import score, write_metrics
-from .utils import log
+from ..data import DataError, load_schema, read_dataset, write_predictions
+from ..decode import Thresholds
+from ..extractor import load_extractor
+from ..metrics import score, write_metrics
+from ..utils import log
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -65,9 +66,14 @@ def main(argv: list[str] | None = None) -> dict | None:
     return metrics
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console-script entry point (`dgcnn-ie-predict`): `main` with input errors as one line and exit status 1."""
     try:
         main()
     except (DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli()

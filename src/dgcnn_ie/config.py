@@ -1,0 +1,414 @@
+"""The pipeline's parameters as one typed, validated config: one frozen dataclass per params.yaml section.
+
+`load_config()` builds it once from params.yaml and refuses the file before any work
+when a key is unknown (with the nearest known key), missing, of the wrong type, out of
+range or not one of the allowed choices; every message names the file, the line and the
+dotted key. params.yaml is the only place defaults live: the classes below declare
+types and allowed values, never a default, so a key missing from the file is an error
+(nanoGPT's configurator rule), and no code path can quietly use a value the file does
+not show.
+
+`Config.view(keys)` is what a stage gets: the same config, but reading a key the stage
+does not declare (its `PARAMS`, mirrored by dvc.yaml's `params:`) raises
+`UndeclaredParam`, so a stage cannot depend on a parameter DVC does not rerun it for.
+This module imports nothing heavy (no TensorFlow).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .data import FORMATS, NORMALIZE, ON_ERROR, DataError
+
+SEGMENT_BACKENDS = ("jieba", "hanlp")
+ARCHS = ("dgcnn", "bilstm")
+SUBJECT_ENCODERS = ("bigru", "concat")
+ENSEMBLE_MODES = ("single", "average", "union")
+TUNE_SOURCES = ("cv_raw", "cv")
+PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(DataError):
+    """A params problem. From `load_config` the message starts with "<file>:<line>: <dotted key>: "; a stage
+    that finds a value wrong for the data it reads (e.g. a data.source.dir that is no folder) starts it
+    with "<dotted key>: "."""
+
+
+class UndeclaredParam(AttributeError):
+    """A stage read a params key it does not declare (a bug in the stage, not a user error)."""
+
+
+def _spec(*, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
+          le: float | None = None, lt: float | None = None, nonempty: bool = False, unique: bool = False):
+    """Field metadata: allowed values of a key (for a list: of each element)."""
+    return field(metadata={"choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt,
+                           "nonempty": nonempty, "unique": unique})
+
+
+# ---------------------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class SourceConfig:
+    dir: str
+    schema: str = _spec(nonempty=True)
+    train: str = _spec(nonempty=True)
+    dev: str
+    test: str = _spec(nonempty=True)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    format: str = _spec(choices=FORMATS)
+    source: SourceConfig
+    dev_fraction: float = _spec(gt=0.0, lt=1.0)
+    normalize: str = _spec(choices=NORMALIZE)
+    on_error: str = _spec(choices=ON_ERROR)
+
+
+@dataclass(frozen=True)
+class FoldsConfig:
+    k: int = _spec(ge=2)
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    backend: str = _spec(choices=SEGMENT_BACKENDS)
+    cache: str
+
+
+@dataclass(frozen=True)
+class Word2VecConfig:
+    dim: int = _spec(ge=1)
+    window: int = _spec(ge=1)
+    min_count: int = _spec(ge=1)
+    epochs: int = _spec(ge=1)
+    negative: int = _spec(ge=0)
+    extra_dir: str
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = _spec(choices=ARCHS)
+    width: int = _spec(ge=2)
+    dilations: tuple[int, ...] = _spec(ge=1, nonempty=True)
+    kernel_size: int = _spec(ge=1)
+    heads: int = _spec(ge=1)
+    head_size: int = _spec(ge=1)
+    max_len: int = _spec(ge=8)
+    dropout: float = _spec(ge=0.0, lt=1.0)
+    conv_dropout: float = _spec(ge=0.0, lt=1.0)
+    min_char_count: int = _spec(ge=1)
+    subject_encoder: str = _spec(choices=SUBJECT_ENCODERS)
+    subject_points: int = _spec(ge=1)
+    use_word_vectors: bool
+    use_attention: bool
+    use_gates: bool
+
+
+@dataclass(frozen=True)
+class ThresholdsConfig:
+    start_threshold: float = _spec(gt=0.0, lt=1.0)
+    end_threshold: float = _spec(gt=0.0, lt=1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _spec(ge=1)
+    batch_size: int = _spec(ge=1)
+    lr: float = _spec(gt=0.0)
+    warmup_epochs: float = _spec(ge=0.0)
+    lr_after_plateau: float = _spec(gt=0.0)
+    plateau_patience: int = _spec(ge=1)
+    plateau_min_epoch: int = _spec(ge=0)
+    plateau_min_f1: float = _spec(ge=0.0, le=1.0)
+    plateau_force_epoch: int = _spec(ge=0)
+    ema: bool
+    ema_decay: float = _spec(ge=0.0, lt=1.0)
+    augment: bool
+    augment_rate: float = _spec(ge=0.0, le=1.0)
+    selection_thresholds: ThresholdsConfig
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    start_threshold: float = _spec(gt=0.0, lt=1.0)
+    end_threshold: float = _spec(gt=0.0, lt=1.0)
+    batch_size: int = _spec(ge=1)
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    folds: tuple[int, ...] = _spec(ge=0, nonempty=True, unique=True)
+    families: tuple[str, ...] = _spec(nonempty=True, unique=True)
+    epochs: int = _spec(ge=1)
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    """A model family of the CV ensemble: its switches, as data (a new family is a params entry)."""
+    prior: bool                      # distant-supervision prior features (candidates from the fold's KB)
+    model: dict                      # overrides of the `model` section for this family ({} = none)
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    enabled: bool
+    add_min_votes: int = _spec(ge=1)
+    remove_max_votes: int = _spec(ge=-1)
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    mode: str = _spec(choices=ENSEMBLE_MODES)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    tune_thresholds: bool
+    tune_on: str = _spec(choices=TUNE_SOURCES)
+    start_thresholds: tuple[float, ...] = _spec(gt=0.0, lt=1.0, nonempty=True)
+    end_thresholds: tuple[float, ...] = _spec(gt=0.0, lt=1.0, nonempty=True)
+    error_top: int = _spec(ge=1)
+    error_examples: int = _spec(ge=0)
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = _spec(ge=0)
+    data: DataConfig
+    folds: FoldsConfig
+    segment: SegmentConfig
+    word2vec: Word2VecConfig
+    model: ModelConfig
+    train: TrainConfig
+    decode: DecodeConfig
+    cv: CVConfig
+    families: dict[str, FamilyConfig]
+    clean: CleanConfig
+    ensemble: EnsembleConfig
+    report: ReportConfig
+
+    def view(self, keys: Iterable[str], owner: str = "this stage") -> "Config":
+        """This config as ``owner`` may read it: only the dotted ``keys`` (and what is under them)."""
+        return typing.cast(Config, _View(self, frozenset(keys), "", owner))
+
+
+def family_model(model: ModelConfig, family: FamilyConfig) -> ModelConfig:
+    """The `model` section with a family's overrides applied (validated when the config was loaded)."""
+    if not family.model:
+        return model
+    return _Builder(PARAMS_FILE, {}).section(ModelConfig, {**as_dict(model), **family.model}, "model.")
+
+
+# ---------------------------------------------------------------------------------------- building
+class _Builder:
+    """Builds a dataclass tree from a parsed YAML mapping, raising ConfigError with file:line: key."""
+
+    def __init__(self, source: str, lines: dict[str, int]):
+        self.source, self.lines = source, lines
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        line = self.lines.get(key)
+        while line is None and "." in key:          # a missing key: point at its section
+            key_parent = key.rsplit(".", 1)[0]
+            line, key = self.lines.get(key_parent), key_parent
+        return ConfigError(f"{self.source}:{line or 1}: {reason}")
+
+    def section(self, cls, value: Any, prefix: str):
+        name = prefix.rstrip(".") or "params"
+        if not isinstance(value, dict):
+            raise self.error(prefix.rstrip("."), f"{name}: must be a mapping of keys, got {_kind(value)}")
+        hints = typing.get_type_hints(cls)
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in value:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (known: {', '.join(known)})"
+                raise self.error(f"{prefix}{key}", f"{prefix}{key}: unknown key{hint}")
+        missing = [k for k in known if k not in value]
+        if missing:
+            raise self.error(prefix.rstrip("."), f"{prefix}{missing[0]}: missing key (params.yaml holds every "
+                                                 f"default; copy it from the repository's params.yaml)")
+        out = {f.name: self.value(hints[f.name], value[f.name], f"{prefix}{f.name}", f.metadata)
+               for f in dataclasses.fields(cls)}
+        return cls(**out)
+
+    def value(self, tp, value: Any, key: str, meta) -> Any:
+        origin = typing.get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            return self.section(tp, value, key + ".")
+        if tp is dict:
+            if not isinstance(value, dict):
+                raise self.error(key, f"{key}: must be a mapping, got {_kind(value)}")
+            return dict(value)
+        if origin is dict:
+            _, item_type = typing.get_args(tp)
+            if not isinstance(value, dict) or not value:
+                raise self.error(key, f"{key}: must be a non-empty mapping of names, got {_kind(value)}")
+            return {str(k): self.value(item_type, v, f"{key}.{k}", {}) for k, v in value.items()}
+        if origin is tuple:
+            item_type = typing.get_args(tp)[0]
+            if not isinstance(value, list):
+                raise self.error(key, f"{key}: must be a list of {item_type.__name__}, got {_kind(value)}")
+            items = tuple(self.scalar(item_type, v, f"{key}[{i}]", meta) for i, v in enumerate(value))
+            if meta.get("nonempty") and not items:
+                raise self.error(key, f"{key}: must not be empty")
+            if meta.get("unique") and len(set(items)) != len(items):
+                raise self.error(key, f"{key}: has repeated values {list(items)}")
+            return items
+        return self.scalar(tp, value, key, meta)
+
+    def scalar(self, tp, value: Any, key: str, meta) -> Any:
+        line_key = key.split("[")[0]
+        ok = {bool: isinstance(value, bool),
+              int: isinstance(value, int) and not isinstance(value, bool),
+              float: isinstance(value, (int, float)) and not isinstance(value, bool),
+              str: isinstance(value, str)}[tp]
+        if not ok:
+            raise self.error(line_key, f"{key}: must be {_TYPE_WORDS[tp]}, got {_kind(value)} {value!r}")
+        value = float(value) if tp is float else value
+        choices = meta.get("choices")
+        if choices is not None and value not in choices:
+            raise self.error(line_key, f"{key}: must be one of {', '.join(choices)}, got {value!r}")
+        if tp is str and meta.get("nonempty") and not value:
+            raise self.error(line_key, f"{key}: must not be empty")
+        for bound, test, word in (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+                                  ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
+            b = meta.get(bound)
+            if b is not None and tp in (int, float) and not test(value, b):
+                raise self.error(line_key, f"{key}: must be {word} {b:g}, got {value!r}")
+        return value
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", type(None): "nothing", bool: "a boolean", int: "an integer",
+            float: "a number", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Dotted key -> 1-based line of the key in the YAML text (top-level mappings only)."""
+    lines: dict[str, int] = {}
+
+    def walk(node, prefix):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = f"{prefix}{k.value}"
+                lines[key] = k.start_mark.line + 1
+                walk(v, key + ".")
+
+    try:
+        walk(yaml.compose(text), "")
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _check_cross(cfg: Config, b: _Builder) -> None:
+    """Rules that tie two sections together."""
+    bad = [f for f in cfg.cv.folds if f >= cfg.folds.k]
+    if bad:
+        raise b.error("cv.folds", f"cv.folds: fold {bad[0]} does not exist with folds.k {cfg.folds.k} "
+                                  f"(folds are 0..{cfg.folds.k - 1})")
+    unknown = [f for f in cfg.cv.families if f not in cfg.families]
+    if unknown:
+        raise b.error("cv.families", f"cv.families: {unknown[0]!r} is not a family declared under families "
+                                     f"({', '.join(cfg.families)})")
+    for name, family in cfg.families.items():
+        if not family.model:
+            continue
+        merged = {**as_dict(cfg.model), **family.model}
+        for key in family.model:                    # name the family's key, not model's, in errors
+            b.lines.setdefault(f"families.{name}.model.{key}", b.lines.get(f"families.{name}.model", 1))
+        b.section(ModelConfig, merged, f"families.{name}.model.")
+
+
+def config_from_dict(params: Any, source: str = PARAMS_FILE, text: str | None = None) -> Config:
+    """The validated Config of a parsed params mapping (``text``: the YAML it came from, for line numbers)."""
+    builder = _Builder(source, _key_lines(text) if text is not None else {})
+    cfg = builder.section(Config, params, "")
+    _check_cross(cfg, builder)
+    return cfg
+
+
+def model_config_from_dict(model: Any, source: str) -> ModelConfig:
+    """A saved model's `model` section (e.g. an extractor's config.json), validated like params.yaml's."""
+    return _Builder(source, {}).section(ModelConfig, model, "model.")
+
+
+def load_config(path: str | Path = PARAMS_FILE) -> Config:
+    """params.yaml, read and validated as a whole (see the module docstring)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}:1: no such parameters file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}:1: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        params = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML "
+                          f"({getattr(e, 'problem', None) or e})") from None
+    return config_from_dict(params, str(path), text)
+
+
+def as_dict(section: Any) -> dict:
+    """A section as plain JSON-ready data (tuples as lists), e.g. to save a model's config with it."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(section))
+
+
+# ---------------------------------------------------------------------------------------- views
+class _View:
+    """Attribute access to a config object limited to declared dotted keys."""
+
+    __slots__ = ("_target", "_allowed", "_prefix", "_owner")
+
+    def __init__(self, target, allowed: frozenset[str], prefix: str, owner: str):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_allowed", allowed)
+        object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "_owner", owner)
+
+    def __getattr__(self, name: str):
+        key = f"{self._prefix}{name}"
+        if name == "view":
+            raise UndeclaredParam(f"{self._owner}: a view cannot be widened")
+        value = getattr(self._target, name)
+        if any(key == a or key.startswith(a + ".") for a in self._allowed):
+            return value
+        if dataclasses.is_dataclass(value) and any(a.startswith(key + ".") for a in self._allowed):
+            return _View(value, self._allowed, key + ".", self._owner)
+        raise UndeclaredParam(f"{self._owner} reads params key {key!r} but does not declare it "
+                              f"(its PARAMS and dvc.yaml `params:` must list it, or DVC will not rerun it "
+                              f"when {key} changes)")
+
+    def __setattr__(self, name, value):
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self._target).__name__} as {self._owner} reads it: {sorted(self._allowed)}>"
+
+
+def check_keys(keys: Iterable[str]) -> None:
+    """Raise ValueError for a dotted key that names no field of `Config` (a stage's PARAMS typo)."""
+    for key in keys:
+        cls: Any = Config
+        for part in key.split("."):
+            hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+            if part not in hints:
+                raise ValueError(f"params key {key!r} does not exist")
+            cls = hints[part]

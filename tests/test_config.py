@@ -1,0 +1,181 @@
+"""The typed config: params.yaml validated as a whole, every error naming file:line and key; stage views."""
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, repo_params, write_params
+from dgcnn_ie import config as config_module
+from dgcnn_ie.config import (Config, ConfigError, ModelConfig, UndeclaredParam, config_from_dict, family_model,
+                             load_config)
+
+
+def _error(tmp_path, overrides=None, text=None) -> str:
+    path = tmp_path / "params.yaml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    else:
+        write_params(path, overrides)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    return str(e.value)
+
+
+def test_repository_params_load_typed():
+    cfg = load_config(REPO_ROOT / "params.yaml")
+    assert isinstance(cfg, Config) and isinstance(cfg.model, ModelConfig)
+    assert isinstance(cfg.model.dilations, tuple) and all(isinstance(d, int) for d in cfg.model.dilations)
+    assert isinstance(cfg.train.lr, float) and cfg.train.selection_thresholds.start_threshold == 0.5
+    assert set(cfg.cv.families) <= set(cfg.families) and cfg.families["prior"].prior is True
+
+
+def test_no_default_lives_in_the_code():
+    """params.yaml is the only place defaults live: no field of any section has a default."""
+    def sections(cls):
+        yield cls
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and hasattr(config_module, f.type)
+                                                    and dataclasses.is_dataclass(getattr(config_module, f.type))):
+                yield from sections(getattr(config_module, f.type) if isinstance(f.type, str) else f.type)
+    seen = list(sections(Config)) + [config_module.FamilyConfig]
+    assert len(seen) > 10
+    for cls in seen:
+        for f in dataclasses.fields(cls):
+            assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, f"{cls.__name__}.{f.name}"
+
+
+def test_unknown_key_names_line_and_nearest_key(tmp_path):
+    text = (REPO_ROOT / "params.yaml").read_text(encoding="utf-8").replace("\n  epochs: 30", "\n  epohcs: 30")
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "epohcs" in l)
+    assert _error(tmp_path, text=text) == (f"{tmp_path / 'params.yaml'}:{line}: train.epohcs: unknown key "
+                                           f"(did you mean train.epochs?)")
+    text = "trian:\n  epochs: 3\n" + (REPO_ROOT / "params.yaml").read_text(encoding="utf-8")
+    assert ":1: trian: unknown key (did you mean train?)" in _error(tmp_path, text=text)
+
+
+def test_missing_key_is_an_error_not_a_default(tmp_path):
+    params = repo_params()
+    del params["train"]["augment"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    message = _error(tmp_path, text=(tmp_path / "params.yaml").read_text(encoding="utf-8"))
+    assert "train.augment: missing key" in message
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"train": {"epochs": "abc"}}, "train.epochs: must be an integer, got a string 'abc'"),
+    ({"train": {"batch_size": 0}}, "train.batch_size: must be >= 1, got 0"),
+    ({"train": {"lr": -0.001}}, "train.lr: must be > 0, got -0.001"),
+    ({"train": {"ema": "yes"}}, "train.ema: must be true or false"),
+    ({"train": {"epochs": True}}, "train.epochs: must be an integer, got a boolean"),
+    ({"ensemble": {"mode": "foo"}}, "ensemble.mode: must be one of single, average, union, got 'foo'"),
+    ({"data": {"format": "conll"}}, "data.format: must be one of lic2019, duie2"),
+    ({"decode": {"start_threshold": 1.5}}, "decode.start_threshold: must be < 1, got 1.5"),
+    ({"model": {"dilations": 3}}, "model.dilations: must be a list of int, got an integer"),
+    ({"model": {"dilations": [1, "2"]}}, "model.dilations[1]: must be an integer"),
+    ({"cv": {"folds": []}}, "cv.folds: must not be empty"),
+    ({"cv": {"folds": [0, 0]}}, "cv.folds: has repeated values [0, 0]"),
+    ({"cv": {"folds": [0, 8]}}, "cv.folds: fold 8 does not exist with folds.k 8"),
+    ({"cv": {"families": ["plain", "baseline"]}}, "cv.families: 'baseline' is not a family declared under families"),
+    ({"families": {"prior": {"model": {"widht": 8}}}}, "families.prior.model.widht: unknown key (did you mean"),
+    ({"families": {"prior": {"model": {"arch": "gpt"}}}}, "families.prior.model.arch: must be one of dgcnn, bilstm"),
+    ({"report": {"tune_on": "oof"}}, "report.tune_on: must be one of cv_raw, cv"),
+    ({"data": {"source": {"train": ""}}}, "data.source.train: must not be empty"),
+    ({"segment": "jieba"}, "segment: must be a mapping of keys, got a string"),
+])
+def test_bad_values_are_refused_naming_the_key(tmp_path, overrides, expected):
+    assert expected in _error(tmp_path, overrides)
+
+
+def test_error_points_at_the_line_of_the_key(tmp_path):
+    path = write_params(tmp_path / "params.yaml", {"ensemble": {"mode": "foo"}})
+    line = next(i for i, l in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "mode: foo" in l)
+    assert _error(tmp_path, text=path.read_text(encoding="utf-8")).startswith(f"{path}:{line}: ensemble.mode")
+
+
+def test_unreadable_files(tmp_path):
+    assert _error(tmp_path, text="seed: 1\ndata: [\n").startswith(f"{tmp_path / 'params.yaml'}:3: invalid YAML")
+    assert "params: must be a mapping of keys, got a list" in _error(tmp_path, text="- 1\n")
+    with pytest.raises(ConfigError, match="no such parameters file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_a_family_is_data(tmp_path):
+    cfg = config_from_dict(repo_params({"families": {"baseline": {"prior": False,
+                                                                  "model": {"arch": "bilstm", "dilations": [1, 2]}}},
+                                        "cv": {"families": ["plain", "prior", "baseline"]}}))
+    model = family_model(cfg.model, cfg.families["baseline"])
+    assert (model.arch, model.dilations, model.width) == ("bilstm", (1, 2), cfg.model.width)
+    assert family_model(cfg.model, cfg.families["plain"]) is cfg.model
+
+
+def test_view_limits_reads_to_declared_keys():
+    cfg = load_config(REPO_ROOT / "params.yaml")
+    view = cfg.view(("seed", "data.format", "model", "decode.batch_size"), "stage x")
+    assert (view.seed, view.data.format, view.decode.batch_size) == (cfg.seed, cfg.data.format, cfg.decode.batch_size)
+    assert view.model is cfg.model                       # a whole section is the real object
+    with pytest.raises(UndeclaredParam, match="stage x reads params key 'decode.start_threshold'"):
+        view.decode.start_threshold
+    with pytest.raises(UndeclaredParam, match="'train'"):
+        view.train
+    with pytest.raises(UndeclaredParam):
+        view.view(("train",))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.seed = 3
+
+
+def test_choices_agree_with_the_library():
+    from dgcnn_ie import segment
+    assert set(config_module.SEGMENT_BACKENDS) == set(segment._BACKENDS)
+
+
+# ---------------------------------------------------------------------------------------- the runner
+def _stage(args, cwd):
+    env = {"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "dgcnn_ie.stages", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_config_error_is_one_line_before_any_work(tmp_path):
+    write_params(tmp_path / "params.yaml", {"train": {"epochs": "abc"}})
+    proc = _stage(["prepare"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: params.yaml:{_line(tmp_path, 'epochs: abc')}: "
+                                                f"train.epochs: must be an integer, got a string 'abc'"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]    # prepare wrote nothing
+
+
+def _line(folder, needle):
+    return next(i for i, l in enumerate((folder / "params.yaml").read_text().splitlines(), 1) if needle in l)
+
+
+def test_data_error_is_one_line(tmp_path):
+    write_params(tmp_path / "params.yaml", {"data": {"source": {"dir": "absent"}}})
+    proc = _stage(["prepare"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: data.source.dir: absent is not a folder (see README: Real data)"]
+
+
+def test_light_stage_help_does_not_load_tensorflow(tmp_path):
+    code = ("import sys; from dgcnn_ie.stages.runner import main\n"
+            "try:\n    main([sys.argv[1], '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    for stage in ("prepare", "folds", "word2vec", "clean", "prior", "submit"):
+        proc = subprocess.run([sys.executable, "-c", code, stage], capture_output=True, text=True, timeout=300,
+                              env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().splitlines()[-1] == "[]", (stage, proc.stdout[-500:])
+    assert "usage: python -m dgcnn_ie.stages cv [-h] [--params PARAMS] --family FAMILY --fold FOLD" in \
+        " ".join(_stage(["cv", "--help"], tmp_path).stdout.split())
+
+
+def test_unknown_stage(tmp_path):
+    proc = _stage(["trian"], tmp_path)
+    assert proc.returncode == 2 and "error: unknown stage 'trian'" in proc.stderr
+
+
+def test_runner_knows_every_stage_module():
+    from dgcnn_ie.stages import runner
+    modules = {p.stem for p in (REPO_ROOT / "src/dgcnn_ie/stages").glob("*.py")} - {"__init__", "__main__", "runner"}
+    assert set(runner.STAGES) == modules
