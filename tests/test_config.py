@@ -179,3 +179,16 @@ def test_runner_knows_every_stage_module():
     from dgcnn_ie.stages import runner
     modules = {p.stem for p in (REPO_ROOT / "src/dgcnn_ie/stages").glob("*.py")} - {"__init__", "__main__", "runner"}
     assert set(runner.STAGES) == modules
+
+
+def test_console_command_dispatches(tmp_path, monkeypatch, capsys):
+    from dgcnn_ie.cli.main import main
+    assert main([]) == 2 and "usage: dgcnn-ie stage" in capsys.readouterr().err
+    assert main(["stage", "--help"]) == 0 and "stages: prepare, folds" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path / "params.yaml", {"cv": {"folds": [9]}})
+    assert main(["stage", "folds"]) == 2
+    assert "cv.folds: fold 9 does not exist with folds.k 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "usage: dgcnn-ie predict" in capsys.readouterr().out

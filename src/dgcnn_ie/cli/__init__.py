@@ -1,1 +1,1 @@
-"""Command-line tools usable outside DVC: ``python -m dgcnn_ie.cli.predict`` (console script ``dgcnn-ie-predict``)."""
+"""Command-line tools usable outside DVC: ``dgcnn-ie predict`` (also ``python -m dgcnn_ie.cli.predict``) and ``dgcnn-ie stage <name>``."""

@@ -1,13 +1,13 @@
 """Predict triples for a data file with a saved extractor (usable outside DVC).
 
-    dgcnn-ie-predict --model models/single --input dev.json --output pred.json \\
+    dgcnn-ie predict --model models/single --input dev.json --output pred.json \\
         [--format lic2019|duie2] [--schema all_50_schemas] [--metrics metrics.json] [--batch-size 64]
 
 The output has the input's competition format (each read line with its
 `spo_list` predicted). When every input line is labelled, P/R/F1 are printed
 (JSON on stdout) and written to `--metrics` if given. Lines that cannot be read
 are skipped and counted on stderr (`--strict` makes them an error).
-`python -m dgcnn_ie.cli.predict` is the same as the `dgcnn-ie-predict` console script.
+`python -m dgcnn_ie.cli.predict` is the same as `dgcnn-ie predict`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..utils import log
 
 
 def main(argv: list[str] | None = None) -> dict | None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dgcnn-ie predict", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="saved extractor folder (e.g. models/single)")
     parser.add_argument("--input", required=True, help="JSON-lines file to predict")
     parser.add_argument("--output", required=True, help="predictions in the input's competition format")
@@ -66,14 +66,15 @@ def main(argv: list[str] | None = None) -> dict | None:
     return metrics
 
 
-def cli() -> None:
-    """Console-script entry point (`dgcnn-ie-predict`): `main` with input errors as one line and exit status 1."""
+def cli(argv: list[str] | None = None) -> int:
+    """`dgcnn-ie predict`: `main` with input errors as one line and exit status 1."""
     try:
-        main()
+        main(argv)
     except (DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(cli())
