@@ -9,8 +9,9 @@
     python scripts/benchmark.py --set model.width=64 --set train.batch_size=64
 
 Training: the model of the ``model`` section of params.yaml (``--set`` overrides any
-key), batches from ``Encoder.batches`` (shuffled, length-bucketed, augmented as
-``train.augment`` says, padded per batch) and the compiled step of
+key; the result is validated as every stage validates params.yaml, before TensorFlow
+is imported), batches from ``Encoder.batches`` (shuffled, length-bucketed, augmented
+as ``train.augment`` says, padded per batch) and the compiled step of
 ``dgcnn_ie.train.fresh_state`` (masked BCE, Adam, EMA update). ``--warmup`` untimed
 steps (the first one traces the ``tf.function``) come before the ``--steps`` timed
 ones; a timed step is making the batch (``next()`` on the batch iterator) plus the
@@ -100,6 +101,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.data is not None and args.schema is None:
         ap.error("--data needs --schema")
     return args
+
+
+def read_params(path) -> tuple[dict, str]:
+    """The parsed params file and its text (for line numbers in config errors), as `config.load_config`
+    reads it."""
+    from dgcnn_ie.config import ConfigError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}:1: no such parameters file") from None
+    try:
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML "
+                          f"({getattr(e, 'problem', None) or e})") from None
+
+
+def load_config(path, sets: list[str]):
+    """The typed, validated `Config` of the params file ``path`` with the ``--set`` overrides applied."""
+    from dgcnn_ie.config import config_from_dict
+
+    params, text = read_params(path)
+    if not isinstance(params, dict):
+        return config_from_dict(params, str(path), text)        # refused with the config's own message
+    return config_from_dict(apply_overrides(params, sets), str(path), text)
 
 
 def apply_overrides(params: dict, sets: list[str]) -> dict:
@@ -199,14 +227,14 @@ def presegment(word_vectors, samples, max_len: int, counter: SegmentationCounter
     return pre
 
 
-def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter) -> dict:
+def benchmark_training(args, config, samples, encoder, models, tf, gpu, counter) -> dict:
     from dgcnn_ie.train import fresh_state, train_specs, warmup_lr, warmup_steps
 
-    cfg_train, cfg_model = params["train"], params["model"]
-    batch_size = args.batch_size or int(cfg_train["batch_size"])
-    seed = args.seed if args.seed is not None else int(params["seed"])
-    augment, augment_rate = bool(cfg_train.get("augment", False)), float(cfg_train.get("augment_rate", 0.5))
-    max_len = int(cfg_model["max_len"])
+    cfg_train, cfg_model = config.train, config.model
+    batch_size = args.batch_size or cfg_train.batch_size
+    seed = args.seed if args.seed is not None else config.seed
+    augment, augment_rate = cfg_train.augment, cfg_train.augment_rate
+    max_len = cfg_model.max_len
 
     pre = None
     if args.segmentation in ("realistic", "warm") and counter.segmenter is not None:
@@ -218,8 +246,8 @@ def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter)
             yield from encoder.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
                                        augment=augment, augment_rate=augment_rate)
 
-    base_lr = float(cfg_train["lr"])
-    warmup_lr_steps = warmup_steps(len(samples), batch_size, cfg_train["warmup_epochs"])
+    base_lr = cfg_train.lr
+    warmup_lr_steps = warmup_steps(len(samples), batch_size, cfg_train.warmup_epochs)
     _, _, step = fresh_state(models, base_lr, cfg_train, train_specs(encoder))
     it = batches()
     global_step = 0
@@ -268,10 +296,10 @@ def benchmark_training(args, params, samples, encoder, models, tf, gpu, counter)
     }
 
 
-def benchmark_inference(args, params, samples, extractor, gpu, segmenter) -> dict:
+def benchmark_inference(args, config, samples, extractor, gpu, segmenter) -> dict:
     from dgcnn_ie.extractor import TextBatch
 
-    batch_size = args.infer_batch_size or int(params["decode"]["batch_size"])
+    batch_size = args.infer_batch_size or config.decode.batch_size
     timed = samples[:args.infer_sentences]
     max_len = extractor.encoder.max_len
     counter = SegmentationCounter(segmenter)
@@ -318,6 +346,10 @@ def benchmark_inference(args, params, samples, extractor, gpu, segmenter) -> dic
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    try:
+        config = load_config(args.params, args.set)
+    except ValueError as e:             # a ConfigError (params file or value) or a bad --set: one line
+        raise SystemExit(f"error: {e}") from None
     load_before = load_average()
     started = time.perf_counter()
 
@@ -329,7 +361,8 @@ def main(argv=None) -> dict:
     if args.inter_op is not None:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
 
-    from dgcnn_ie.data import atomic_write, load_params, load_schema, read_dataset
+    from dgcnn_ie.config import as_dict
+    from dgcnn_ie.data import atomic_write, load_schema, read_dataset
     from dgcnn_ie.decode import Thresholds
     from dgcnn_ie.extractor import Extractor, load_extractor
     from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors, WordVectors
@@ -338,41 +371,39 @@ def main(argv=None) -> dict:
     from dgcnn_ie.train import device_name
     from dgcnn_ie.utils import set_seed
 
-    params = apply_overrides(load_params(args.params), args.set)
-    cfg_model, data_cfg = params["model"], params["data"]
-    seed = args.seed if args.seed is not None else int(params["seed"])
-    fmt = args.format or data_cfg["format"]
+    cfg_model, data_cfg = config.model, config.data
+    seed = args.seed if args.seed is not None else config.seed
+    fmt = args.format or data_cfg.format
     data_path = Path(args.data) if args.data else DEFAULT_DATA
     schema_path = Path(args.schema) if args.schema else DEFAULT_SCHEMA
     schema = load_schema(schema_path, fmt)
-    read, report = read_dataset(data_path, schema, on_error=data_cfg.get("on_error", "skip"),
-                                normalize=data_cfg.get("normalize", "none"))
+    read, report = read_dataset(data_path, schema, on_error=data_cfg.on_error, normalize=data_cfg.normalize)
     labelled = [s for s in read if s.labelled]
     samples = labelled[:args.sentences] if args.sentences else labelled
     if not samples:
         raise SystemExit(f"{data_path}: no labelled sentences to train on ({len(read)} read)")
-    max_len = int(cfg_model["max_len"])
+    max_len = cfg_model.max_len
     lengths = np.array([len(s.text) for s in samples])
-    backend = (params.get("segment") or {}).get("backend", "jieba")
+    backend = config.segment.backend
 
     device = device_name()
     if device == "CPU":
         tf.config.experimental.enable_op_determinism()   # as train_model does
     set_seed(seed)
     gpu = GpuPeak(tf)
-    vocab = CharVocab.build([s.text for s in samples], int(cfg_model["min_char_count"]))
+    vocab = CharVocab.build([s.text for s in samples], cfg_model.min_char_count)
     infer_samples = samples[:args.infer_sentences]
 
     with tempfile.TemporaryDirectory(prefix="dgcnn-bench-") as tmp:
-        wv_info: dict = {"used": bool(cfg_model["use_word_vectors"])}
+        wv_info: dict = {"used": cfg_model.use_word_vectors}
         vectors_path = None
-        if cfg_model["use_word_vectors"]:
+        if cfg_model.use_word_vectors:
             if args.word_vectors:
                 vectors_path = Path(args.word_vectors)
                 wv_info["source"] = str(vectors_path)
             else:
                 t0 = time.perf_counter()
-                vectors_path, n_words = random_vectors([s.text[:max_len] for s in samples], int(params["word2vec"]["dim"]),
+                vectors_path, n_words = random_vectors([s.text[:max_len] for s in samples], config.word2vec.dim,
                                                        backend, seed, Path(tmp) / "word2vec")
                 wv_info.update(source="random", words=n_words, build_seconds=time.perf_counter() - t0)
             train_segmenter = get_segmenter(backend, args.segment_cache)
@@ -383,10 +414,10 @@ def main(argv=None) -> dict:
             wv_info.update(source="none (model.use_word_vectors: false)", dim=0)
         encoder = Encoder(vocab, words, schema, max_len)
         models = build_models(cfg_model, len(schema), words.dim, len(vocab))
-        train = benchmark_training(args, params, samples, encoder, models, tf, gpu,
+        train = benchmark_training(args, config, samples, encoder, models, tf, gpu,
                                    SegmentationCounter(train_segmenter))
 
-        thresholds = Thresholds.from_params(params["decode"])
+        thresholds = Thresholds.from_config(config.decode)
         if args.extractor:
             extractor = load_extractor(args.extractor, word2vec_path=args.word_vectors)
             if extractor.uses_prior:
@@ -394,15 +425,15 @@ def main(argv=None) -> dict:
                                  "benchmark a plain one")
             infer_segmenter = getattr(extractor.encoder.word_vectors, "segmenter", None)
             infer_model = {"source": args.extractor, "parameters": extractor.models.train.count_params(),
-                           "config": extractor.model_cfg}
+                           "config": as_dict(extractor.model_cfg)}
         else:
             # A fresh WordVectors (own segmenter and memo): the inference texts start unsegmented.
             infer_segmenter = get_segmenter(backend, args.segment_cache) if vectors_path else None
             infer_words = WordVectors(vectors_path, infer_segmenter) if vectors_path else words
             extractor = Extractor(models, Encoder(vocab, infer_words, schema, max_len), schema, cfg_model,
-                                  thresholds, batch_size=int(params["decode"]["batch_size"]))
+                                  thresholds, batch_size=config.decode.batch_size)
             infer_model = {"source": "the benchmarked model (not trained)"}
-        infer = benchmark_inference(args, params, infer_samples, extractor, gpu, infer_segmenter)
+        infer = benchmark_inference(args, config, infer_samples, extractor, gpu, infer_segmenter)
         for seg in (train_segmenter, infer_segmenter):
             if seg is not None:
                 seg.close()
@@ -418,7 +449,7 @@ def main(argv=None) -> dict:
                  "sentences": len(samples), "mean_chars": float(lengths.mean()),
                  "mean_chars_clipped": float(np.minimum(lengths, max_len).mean()), "max_chars": int(lengths.max()),
                  "predicates": len(schema), "vocab_size": len(vocab)},
-        "model": {"parameters": models.train.count_params(), "config": cfg_model, "overrides": args.set},
+        "model": {"parameters": models.train.count_params(), "config": as_dict(cfg_model), "overrides": args.set},
         "word_vectors": wv_info, "segmentation": {"backend": backend if vectors_path else None,
                                                   "mode": args.segmentation, "cache": args.segment_cache},
         "train": train, "inference": {**infer, "model": infer_model},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dgcnn_ie.config import ConfigError
 from dgcnn_ie.data import load_schema, read_dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,15 @@ def test_overrides_need_existing_keys():
         benchmark.apply_overrides(params, ["modle.width=16"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         benchmark.apply_overrides(params, ["model.width"])
+
+
+def test_overridden_params_are_validated_as_the_pipeline_validates_them(tmp_path):
+    config = benchmark.load_config(REPO_ROOT / "params.yaml", ["model.width=16", "model.dilations=[1, 2]"])
+    assert config.model.width == 16 and config.model.dilations == (1, 2)
+    with pytest.raises(ConfigError, match=r"params.yaml:\d+: model\.arch: must be one of"):
+        benchmark.load_config(REPO_ROOT / "params.yaml", ["model.arch=transformer"])
+    with pytest.raises(SystemExit, match="error: .*train.batch_size: must be >= 1"):
+        benchmark.main(["--set", "train.batch_size=0"])
 
 
 def test_first_step_is_never_timed():

@@ -3,6 +3,7 @@
 import json
 import os
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
@@ -248,11 +249,11 @@ def test_normalize_lower(tmp_path, lic_schema):
 
 def test_read_samples_follows_the_data_section(tmp_path, lic_schema, capsys):
     path = write_lines(tmp_path / "t.json", [lic("《ABC》的作者是Lu Xun", ("ABC", "作者", "Lu Xun")), "{not json"])
-    (s,) = read_samples(path, lic_schema, {"on_error": "skip", "normalize": "lower"})
+    (s,) = read_samples(path, lic_schema, SimpleNamespace(on_error="skip", normalize="lower"))
     assert s.text == "《abc》的作者是lu xun"
     assert "normalize=lower" in capsys.readouterr().err   # the read report's summary is logged
     with pytest.raises(DataError, match=r"t\.json:2: "):
-        read_samples(path, lic_schema, {"on_error": "raise", "normalize": "none"})
+        read_samples(path, lic_schema, SimpleNamespace(on_error="raise", normalize="none"))
 
 
 def test_duie_flattening(tmp_path, duie_schema):

@@ -1,11 +1,14 @@
-"""The hierarchical ensemble on hand-made probability models: averaging, union, loading once, layout."""
+"""The hierarchical ensemble on hand-made probability models: averaging, union, loading once, the
+submitted system's members, the CV layout."""
 import json
 
 import numpy as np
 import pytest
 
-from dgcnn_ie import ensemble
-from dgcnn_ie.data import DataError, Schema, Triple, read_dataset, write_predictions
+from conftest import repo_params
+from dgcnn_ie import ensemble, layout
+from dgcnn_ie.config import ConfigError, config_from_dict
+from dgcnn_ie.data import DataError, Schema, Triple, read_dataset, read_predictions, write_predictions
 from dgcnn_ie.decode import Thresholds
 
 SCHEMA = Schema("lic2019", {"作者": [("图书作品", "人物")], "出版社": [("书籍", "出版社")]}, {})
@@ -83,24 +86,25 @@ def test_each_model_is_loaded_once():
     assert loaded["models/cv/plain/fold0"] is loaded[dirs[2]]
 
 
-def test_select():
-    s, a, u = [{PUB}], [{AUTHOR0}], [{PUB, AUTHOR0}]
-    assert ensemble.select("single", s, a, u) is s
-    assert ensemble.select("average", s, a, u) is a
-    assert ensemble.select("union", s, a, u) is u
+def test_system_members():
+    families, folds = ["plain", "prior"], [0, 2, 3]
+    assert ensemble.system_members("single", families, folds) == {"plain": [0]}
+    assert ensemble.system_members("average", families, folds) == {"plain": [0, 2, 3]}
+    assert ensemble.system_members("union", families, folds) == {"plain": [0, 2, 3], "prior": [0, 2, 3]}
     with pytest.raises(ValueError, match="ensemble.mode"):
-        ensemble.select("vote", s, a, u)
+        ensemble.system_members("vote", families, folds)
 
 
 def test_layout():
-    assert str(ensemble.model_dir("raw", "plain", 3)) == "models/cv_raw/fold3"
-    assert str(ensemble.model_dir("clean", "prior", 0)) == "models/cv/prior/fold0"
-    assert str(ensemble.predictions_dir("clean", "plain", 1)) == "predictions/cv/plain/fold1"
-    assert str(ensemble.report_path("raw", "plain", 2)) == "reports/cv_raw/fold2.json"
-    with pytest.raises(ValueError, match="plain family only"):
-        ensemble.model_dir("raw", "prior", 0)
-    with pytest.raises(ValueError, match="family"):
-        ensemble.model_dir("clean", "other", 0)
+    assert str(layout.cv_raw(3).model_dir) == "models/cv_raw/fold3"
+    assert str(layout.cv("prior", 0).model_dir) == "models/cv/prior/fold0"
+    assert str(layout.cv("plain", 1).predictions_dir) == "predictions/cv/plain/fold1"
+    assert str(layout.cv_raw(2).report_path) == "reports/cv_raw/fold2.json"
+    assert str(layout.cv_raw(2).history_dir) == "reports/cv_raw/fold2"
+    assert (layout.cv_raw(0).name, layout.cv("prior", 0).name) == ("cv_raw", "cv/prior")
+    # a family must be declared under `families` to be trained (the config refuses the rest)
+    with pytest.raises(ConfigError, match="cv.families"):
+        config_from_dict(repo_params({"cv": {"families": ["plain", "other"]}}))
 
 
 def test_read_predictions_checks_the_samples(tmp_path):
@@ -110,8 +114,8 @@ def test_read_predictions_checks_the_samples(tmp_path):
     samples, _ = read_dataset(src, SCHEMA)
     pred = tmp_path / "p.json"
     write_predictions(pred, samples, [{PUB}, {AUTHOR1}], SCHEMA)
-    assert ensemble.read_predictions(pred, samples, SCHEMA, "none") == [{PUB}, {AUTHOR1}]
+    assert read_predictions(pred, samples, SCHEMA, "none") == [{PUB}, {AUTHOR1}]
     with pytest.raises(DataError, match="2 predicted lines for 1 samples"):
-        ensemble.read_predictions(pred, samples[:1], SCHEMA, "none")
+        read_predictions(pred, samples[:1], SCHEMA, "none")
     with pytest.raises(DataError, match=r"p.json:1: text differs from .*t.json:2"):
-        ensemble.read_predictions(pred, samples[::-1], SCHEMA, "none")
+        read_predictions(pred, samples[::-1], SCHEMA, "none")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import repo_params
+from dgcnn_ie.config import config_from_dict
 from dgcnn_ie.data import Schema, load_schema, read_dataset
 from dgcnn_ie.decode import AveragedModel, Thresholds
 from dgcnn_ie.extractor import Extractor, TextBatch, load_extractor, predict_samples
@@ -22,20 +24,22 @@ REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC = REPO / "data" / "synthetic"
 MAX_LEN = 48
 N_TRAIN = 96
-CFG_MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
-             "max_len": MAX_LEN, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1,
-             "subject_encoder": "concat", "subject_points": 2, "use_word_vectors": True, "use_attention": True,
-             "use_gates": True}
-CFG_TRAIN = {"epochs": 10, "batch_size": 8, "lr": 0.01, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
-             "plateau_patience": 8, "plateau_min_epoch": 20, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
-             "ema": True, "ema_decay": 0.8, "augment": False}
+MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
+         "max_len": MAX_LEN, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1,
+         "subject_encoder": "concat", "subject_points": 2, "use_word_vectors": True, "use_attention": True,
+         "use_gates": True}
+TRAIN = {"epochs": 10, "batch_size": 8, "lr": 0.01, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+         "plateau_patience": 8, "plateau_min_epoch": 20, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+         "ema": True, "ema_decay": 0.8, "augment": False}
+_CFG = config_from_dict(repo_params({"model": MODEL, "train": TRAIN}))   # the repository's params, tiny
+CFG_MODEL, CFG_TRAIN = _CFG.model, _CFG.train
 LOW = Thresholds(0.05, 0.05)  # low thresholds so the barely trained model outputs some triples
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     if not (SYNTHETIC / "train.json").is_file():
-        pytest.skip("data/synthetic is absent (python -m dgcnn_ie.generate)")
+        pytest.skip("data/synthetic is absent (python -m dgcnn_ie.synthetic)")
     tmp = tmp_path_factory.mktemp("extractor")
     schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
     train = read_dataset(SYNTHETIC / "train.json", schema)[0][:N_TRAIN]
@@ -65,6 +69,7 @@ def test_saved_folder_contents(trained):
 def test_save_load_gives_identical_probabilities_and_predictions(trained):
     ex, dev = trained["extractor"], trained["dev"]
     loaded = load_extractor(trained["tmp"] / "model")
+    assert loaded.model_cfg == ex.model_cfg == CFG_MODEL         # config.json's model section round-trips
     batch = TextBatch([s.text for s in dev])
     for a, b in zip(ex.subject_probs(batch), loaded.subject_probs(batch)):
         np.testing.assert_array_equal(a, b)
@@ -104,7 +109,7 @@ def test_prior_model_needs_candidates(trained):
 
 def _cli(*args):
     env = {**os.environ, "CI": "1"}
-    return subprocess.run([sys.executable, "-m", "dgcnn_ie.predict", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dgcnn_ie.cli.predict", *map(str, args)], capture_output=True,
                           text=True, env=env, cwd=REPO, timeout=300)
 
 

@@ -1,9 +1,13 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras
 
+from conftest import repo_params
+from dgcnn_ie.config import ConfigError, config_from_dict
 from dgcnn_ie.model import (
     OBJECT_INPUTS,
     SUBJECT_INPUTS,
@@ -15,7 +19,7 @@ from dgcnn_ie.model import (
 )
 
 C, DW, VOCAB = 3, 8, 30
-CFG = {
+MODEL = {
     "arch": "dgcnn",
     "width": 16,
     "dilations": [1, 2, 5],
@@ -31,6 +35,7 @@ CFG = {
     "use_attention": True,
     "use_gates": True,
 }
+CFG = config_from_dict(repo_params({"model": MODEL})).model   # the repository's params, a tiny model
 VARIANTS = [
     {"arch": "dgcnn", "subject_encoder": "bigru"},
     {"arch": "dgcnn", "subject_encoder": "concat"},
@@ -43,7 +48,7 @@ def _build(**overrides):
     """Seeded models whose position table is made non-zero (it is zero-initialised),
     so that absolute/relative positions really influence the outputs under test."""
     keras.utils.set_random_seed(0)
-    models = build_models({**CFG, **overrides}, C, DW, VOCAB)
+    models = build_models(dataclasses.replace(CFG, **overrides), C, DW, VOCAB)
     for w in models.train.weights:
         if "position_embedding" in w.path:
             w.assign(np.random.default_rng(2).normal(size=w.shape).astype("float32"))
@@ -293,12 +298,13 @@ def test_position_table_is_shared_and_zero_initialised():
     models = build_models(CFG, C, DW, VOCAB)
     tables = [w for w in models.train.weights if "position_embedding" in w.path]
     assert len(tables) == 1
-    assert tables[0].shape == (CFG["max_len"], CFG["width"])
+    assert tables[0].shape == (CFG.max_len, CFG.width)
     assert not tables[0].numpy().any()
 
 
 def test_bad_config_values_are_rejected():
-    with pytest.raises(ValueError):
-        build_models({**CFG, "arch": "transformer"}, C, DW, VOCAB)
-    with pytest.raises(ValueError):
-        build_models({**CFG, "subject_encoder": "lstm"}, C, DW, VOCAB)
+    """The config refuses an unknown arch or subject encoder before any model is built."""
+    with pytest.raises(ConfigError, match=r"model\.arch: must be one of dgcnn, bilstm, got 'transformer'"):
+        config_from_dict(repo_params({"model": {**MODEL, "arch": "transformer"}}))
+    with pytest.raises(ConfigError, match=r"model\.subject_encoder: must be one of bigru, concat, got 'lstm'"):
+        config_from_dict(repo_params({"model": {**MODEL, "subject_encoder": "lstm"}}))

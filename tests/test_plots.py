@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from dgcnn_ie import plots
+from conftest import repo_params, write_params
+from dgcnn_ie import layout, plots
+from dgcnn_ie.config import ConfigError, config_from_dict
 from dgcnn_ie.data import find_spans, load_schema, read_dataset, write_predictions
-from dgcnn_ie.stages import folds as folds_stage
 from dgcnn_ie.stages import report
+from dgcnn_ie.stages.runner import run_stage
+from dgcnn_ie.tuning import Member, oof_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HISTORY = [{"epoch": 1, "loss": 0.9, "dev_f1": 0.1, "reloaded": False},
@@ -129,22 +132,24 @@ class OracleModel:
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, repo_root):
-    """A tiny pipeline state: synthetic data, 2 folds, histories, fold and cleaning reports, dev predictions."""
+    """A tiny pipeline state: prepared synthetic data, 2 folds, histories, fold and cleaning reports, dev
+    predictions."""
     src = repo_root / "data" / "synthetic"
-    shutil.copy(src / "schema.json", tmp_path / "schema.json")
+    prepared = tmp_path / layout.PREPARED_DIR
+    prepared.mkdir(parents=True)
+    shutil.copy(src / "schema.json", tmp_path / layout.PREPARED_SCHEMA)
     for name, n in (("train.json", 60), ("dev.json", 40)):
         lines = (src / name).read_text(encoding="utf-8").splitlines(keepends=True)[:n]
-        (tmp_path / name).write_text("".join(lines), encoding="utf-8")
-    params = {"seed": 1, "folds": {"k": 2},
-              "data": {"format": "lic2019", "schema": "schema.json", "train": "train.json", "dev": "dev.json",
-                       "normalize": "none", "on_error": "skip"},
-              "decode": {"start_threshold": 0.5, "end_threshold": 0.4, "batch_size": 16},
-              "cv": {"folds": [0, 1], "families": ["plain", "prior"]},
-              "report": {"tune_thresholds": False, "start_thresholds": [0.3, 0.7], "end_thresholds": [0.3, 0.4],
-                         "error_top": 2, "error_examples": 1}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+        (prepared / name).write_text("".join(lines), encoding="utf-8")
+    write_params(tmp_path / "params.yaml", {
+        "seed": 1, "folds": {"k": 2},
+        "data": {"format": "lic2019", "normalize": "none", "on_error": "skip"},
+        "decode": {"start_threshold": 0.5, "end_threshold": 0.4, "batch_size": 16},
+        "cv": {"folds": [0, 1], "families": ["plain", "prior"]},
+        "report": {"tune_thresholds": False, "tune_on": "cv_raw", "start_thresholds": [0.3, 0.7],
+                   "end_thresholds": [0.3, 0.4], "error_top": 2, "error_examples": 1}})
     monkeypatch.chdir(tmp_path)
-    folds_stage.main()
+    run_stage("folds", "params.yaml")
     for path in ("reports/train/history.json", "reports/cv_raw/fold0/history.json",
                  "reports/cv_raw/fold1/history.json", "reports/cv/prior/fold1/history.json"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -153,8 +158,8 @@ def workspace(tmp_path, monkeypatch, repo_root):
     (tmp_path / "reports/clean").mkdir()
     (tmp_path / "reports/clean/report.json").write_text(json.dumps(
         {"enabled": True, "per_predicate": {"作者": {"added": 2, "removed": 1}}}, ensure_ascii=False))
-    schema = load_schema("schema.json", "lic2019")
-    dev, _ = read_dataset("dev.json", schema)
+    schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
+    dev, _ = read_dataset(layout.PREPARED_DEV, schema)
     pred = [set(s.triples[1:]) if i % 3 else set(s.triples) for i, s in enumerate(dev)]
     write_predictions("predictions/ensemble/dev.json", dev, pred, schema)
     return tmp_path
@@ -163,8 +168,8 @@ def workspace(tmp_path, monkeypatch, repo_root):
 def _recording_oracle():
     """The training samples, the model folders loaded so far, and a loader that records the folder and
     returns the oracle of the training file."""
-    schema = load_schema("schema.json", "lic2019")
-    train, _ = read_dataset("train.json", schema)
+    schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
+    train, _ = read_dataset(layout.PREPARED_TRAIN, schema)
     loaded = []
 
     def load(directory):
@@ -175,7 +180,7 @@ def _recording_oracle():
 
 
 def test_report_stage_without_tuning(workspace, no_cjk_font):
-    summary = report.main()
+    summary = run_stage("report", "params.yaml")
     figures = workspace / "reports" / "figures"
     assert sorted(p.name for p in figures.iterdir()) == sorted(
         ["training_single.png", "training_cv_raw.png", "training_cv_prior.png", "cv_folds.png", "cleaning.png",
@@ -205,7 +210,7 @@ def test_report_stage_tunes_thresholds_on_out_of_fold_predictions(workspace, mon
     monkeypatch.setattr(report, "_fold_model_api", lambda: (load, list))
     (workspace / "reports/figures").mkdir(parents=True)
     (workspace / "reports/figures/stale.png").write_bytes(b"x")
-    report.main()
+    run_stage("report", "params.yaml")
     assert loaded == ["models/cv_raw/fold0", "models/cv_raw/fold1"]
     doc = json.loads((workspace / "reports/thresholds.json").read_text())
     grid = [(r["start_threshold"], r["end_threshold"]) for r in doc["sweep"]]
@@ -222,8 +227,8 @@ def test_report_stage_tunes_thresholds_on_out_of_fold_predictions(workspace, mon
 
 def test_oof_sweep_unites_the_members_of_each_fold(workspace):
     """Two fold models that each know half of the gold: alone recall 1/2 at (0.5, 0.4), united 1."""
-    schema = load_schema("schema.json", "lic2019")
-    train, _ = read_dataset("train.json", schema)
+    schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
+    train, _ = read_dataset(layout.PREPARED_TRAIN, schema)
     assignment = [i % 2 for i in range(len(train))]
     halves = {fam: OracleModel([s if i % 2 == k else dataclasses.replace(s, triples=[])
                                 for i, s in enumerate(train)], schema)
@@ -242,31 +247,30 @@ def test_oof_sweep_unites_the_members_of_each_fold(workspace):
 
     grid = [(0.5, 0.4)]
     n_gold = sum(len(s.triples) for s in train)
-    alone, n = report.oof_sweep(train, assignment, [0, 1], schema, grid, 8, load, make_inputs,
-                                [("clean", "plain")], candidates)
+    plain, prior = Member("plain", uses_prior=False), Member("prior", uses_prior=True)
+    alone, n = oof_sweep(train, assignment, [0, 1], schema, grid, 8, load, make_inputs, [plain], candidates)
     assert n == len(train) and 0 < alone[0]["tp"] < n_gold and alone[0]["precision"] == 1.0
     given.clear()
-    united, _ = report.oof_sweep(train, assignment, [0, 1], schema, grid, 8, load, make_inputs,
-                                 [("clean", "plain"), ("clean", "prior")], candidates)
+    united, _ = oof_sweep(train, assignment, [0, 1], schema, grid, 8, load, make_inputs, [plain, prior], candidates)
     assert united[0]["tp"] == n_gold and united[0]["f1"] == 1.0
     prior_cands = [c for cands in given if cands is not None for c in cands]
     assert prior_cands and all(assignment[i] == fold for fold, i in prior_cands)   # that fold's own KB rows
     assert None in given                                                            # plain: no candidates
-    with pytest.raises(ValueError, match="prior-family member needs"):
-        report.oof_sweep(train, assignment, [0], schema, grid, 8, load, make_inputs, [("clean", "prior")])
+    with pytest.raises(ValueError, match="member with prior features needs"):
+        oof_sweep(train, assignment, [0], schema, grid, 8, load, make_inputs, [prior])
 
 
 @pytest.mark.parametrize("tune_on, mode, members", [
-    ("cv_raw", "union", [("raw", "plain")]),
-    ("cv", "union", [("clean", "plain"), ("clean", "prior")]),
-    ("cv", "average", [("clean", "plain")]),
-    ("cv", "single", [("clean", "plain")]),
+    ("cv_raw", "union", [Member(None, False)]),
+    ("cv", "union", [Member("plain", False), Member("prior", True)]),
+    ("cv", "average", [Member("plain", False)]),
+    ("cv", "single", [Member("plain", False)]),
 ])
 def test_tuning_members_follow_the_submitted_system(tune_on, mode, members):
     params = {"report": {"tune_on": tune_on}, "cv": {"families": ["plain", "prior"]}, "ensemble": {"mode": mode}}
-    assert report.tuning_members(params) == members
-    with pytest.raises(ValueError, match="report.tune_on"):
-        report.tuning_members({**params, "report": {"tune_on": "dev"}})
+    assert report.tuning_members(config_from_dict(repo_params(params))) == members
+    with pytest.raises(ConfigError, match="report.tune_on"):
+        config_from_dict(repo_params({**params, "report": {"tune_on": "dev"}}))
 
 
 def test_report_stage_tunes_on_the_cv_models(workspace, monkeypatch):
@@ -275,17 +279,17 @@ def test_report_stage_tunes_on_the_cv_models(workspace, monkeypatch):
     params["ensemble"] = {"mode": "union"}
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     (workspace / "data/cleaned").mkdir(parents=True)
-    shutil.copy(workspace / "train.json", workspace / "data/cleaned/train.json")
+    shutil.copy(workspace / layout.PREPARED_TRAIN, workspace / layout.CLEANED_TRAIN)
     checked = []
     train, loaded, load = _recording_oracle()
     monkeypatch.setattr(report, "_fold_model_api", lambda: (load, lambda texts, cands=None: list(texts)))
 
     def load_candidates(path, split, fold, samples, schema):
-        checked.append((path, split, fold, samples[0].source))
+        checked.append((str(path), split, fold, samples[0].source))
         return [[] for _ in samples]
 
     monkeypatch.setattr(report, "load_candidates", load_candidates)
-    report.main()
+    run_stage("report", "params.yaml")
     # candidates of each fold's KB, checked against the cleaned file the prior stage made them for
     assert checked == [("features/prior/candidates.json", "train", f, "data/cleaned/train.json:1") for f in (0, 1)]
     assert loaded == ["models/cv/plain/fold0", "models/cv/prior/fold0", "models/cv/plain/fold1",

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHARED_DATA_ENV, shared_data_dir
+from conftest import SHARED_DATA_ENV, repo_params, shared_data_dir
 
+from dgcnn_ie.config import config_from_dict
 from dgcnn_ie.data import load_schema, read_dataset
 from dgcnn_ie.extractor import Extractor
 from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
@@ -50,13 +51,15 @@ SEED = 42
 F1_BAR = 0.15            # measured 0.311 (see the module docstring)
 UNTRAINED_F1_MAX = 0.01  # what a model that learned nothing is allowed (measured 0.0)
 
-CFG_MODEL = {"arch": "dgcnn", "width": 64, "dilations": [1, 2, 5, 1, 2, 5], "kernel_size": 3, "heads": 4,
+_MODEL = {"arch": "dgcnn", "width": 64, "dilations": [1, 2, 5, 1, 2, 5], "kernel_size": 3, "heads": 4,
              "head_size": 16, "max_len": 128, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 2,
              "subject_encoder": "bigru", "subject_points": 6, "use_word_vectors": False, "use_attention": True,
              "use_gates": True}
-CFG_TRAIN = {"epochs": 12, "batch_size": 16, "lr": 0.005, "lr_after_plateau": 0.001, "warmup_epochs": 1,
+_TRAIN = {"epochs": 12, "batch_size": 16, "lr": 0.005, "lr_after_plateau": 0.001, "warmup_epochs": 1,
              "plateau_patience": 100, "plateau_min_epoch": 100, "plateau_min_f1": 0.0, "plateau_force_epoch": 9,
              "ema": True, "ema_decay": 0.99, "augment": True, "augment_rate": 0.5}
+_CONFIG = config_from_dict(repo_params({"model": _MODEL, "train": _TRAIN}))
+CFG_MODEL, CFG_TRAIN = _CONFIG.model, _CONFIG.train
 DECODE_BATCH = 64
 
 pytestmark = [pytest.mark.realdata]
@@ -80,8 +83,8 @@ def duie():
 
 
 def _encoder(schema, train) -> Encoder:
-    vocab = CharVocab.build([s.text for s in train], CFG_MODEL["min_char_count"])
-    return Encoder(vocab, NoWordVectors(0), schema, CFG_MODEL["max_len"])
+    vocab = CharVocab.build([s.text for s in train], CFG_MODEL.min_char_count)
+    return Encoder(vocab, NoWordVectors(0), schema, CFG_MODEL.max_len)
 
 
 def _test_f1(extractor: Extractor, test) -> dict:
@@ -106,7 +109,7 @@ def test_reduced_model_learns_real_duie_triples(duie, tmp_path):
     encoder = _encoder(schema, train)
     result = train_model(train, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN,
                          decode_batch_size=DECODE_BATCH, encoder=encoder, seed=SEED, out_dir=tmp_path, log=lambda msg: None)
-    assert len(result.history) == CFG_TRAIN["epochs"] and result.heldout
+    assert len(result.history) == CFG_TRAIN.epochs and result.heldout
     assert [h["reloaded"] for h in result.history].count(True) == 1
     scores = _test_f1(Extractor(result.models, encoder, schema, CFG_MODEL), test)
     summary = (f"held-out F1 {scores['f1']:.4f} (P {scores['precision']:.4f}, R {scores['recall']:.4f}, "

@@ -4,18 +4,22 @@ from pathlib import Path
 
 import pytest
 
+from conftest import repo_params
+from dgcnn_ie.config import ConfigError, config_from_dict
 from dgcnn_ie.data import Sample, Triple, load_schema, read_dataset
 from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
 from dgcnn_ie.train import plateau_reached, split_holdout, train_model, warmup_lr, warmup_steps
 
 SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
-CFG_MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
-             "max_len": 64, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1, "subject_encoder": "bigru",
-             "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
+MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
+         "max_len": 64, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1, "subject_encoder": "bigru",
+         "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
 # plateau after epoch 2 (more than 1 epoch done, F1 < 0.5): epoch 3 restarts from the best weights
-CFG_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
-             "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
-             "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5}
+TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+         "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+         "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5}
+_CFG = config_from_dict(repo_params({"model": MODEL, "train": TRAIN}))   # the repository's params, tiny
+CFG_MODEL, CFG_TRAIN = _CFG.model, _CFG.train
 
 
 def test_warmup_is_linear_per_step_then_flat():
@@ -70,15 +74,15 @@ def test_rejects_bad_arguments(tmp_path):
         train_model(train, [_sample("甲乙", [], labelled=False)], cfg_train=CFG_TRAIN, **kwargs)
     with pytest.raises(ValueError, match="both kb_candidates and dev_candidates"):
         train_model(train, train, cfg_train=CFG_TRAIN, kb_candidates=[[]], **kwargs)
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
-        train_model(train, train, cfg_train={**CFG_TRAIN, "epochs": 0}, **kwargs)
+    with pytest.raises(ConfigError, match="train.epochs: must be >= 1"):   # the config refuses it
+        config_from_dict(repo_params({"model": MODEL, "train": {**TRAIN, "epochs": 0}}))
 
 
 def _tiny_run(out_dir):
     schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
     samples, _ = read_dataset(SYNTHETIC / "train.json", schema)
     samples = samples[:64]
-    encoder = Encoder(CharVocab.build([s.text for s in samples], 1), NoWordVectors(0), schema, CFG_MODEL["max_len"])
+    encoder = Encoder(CharVocab.build([s.text for s in samples], 1), NoWordVectors(0), schema, CFG_MODEL.max_len)
     # no dev set: a seeded 10% of the 64 samples is held out for model selection
     return train_model(samples, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN, encoder=encoder,
                        seed=7, out_dir=out_dir, log=lambda msg: None)
@@ -87,7 +91,7 @@ def _tiny_run(out_dir):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     if not (SYNTHETIC / "train.json").is_file():
-        pytest.skip("data/synthetic is absent (python -m dgcnn_ie.generate)")
+        pytest.skip("data/synthetic is absent (python -m dgcnn_ie.synthetic)")
     out = tmp_path_factory.mktemp("run")
     return _tiny_run(out), out
 
@@ -98,7 +102,7 @@ def test_training_lowers_the_loss_and_writes_history(tiny_run):
     losses = [h["loss"] for h in result.history]
     assert len(losses) == 3 and losses[1] < losses[0]
     assert result.heldout and len(result.dev_samples) == 6
-    assert result.history[0]["lr"] == pytest.approx(CFG_TRAIN["lr"])  # warm-up ends with the first epoch
+    assert result.history[0]["lr"] == pytest.approx(CFG_TRAIN.lr)  # warm-up ends with the first epoch
     assert 1 <= result.best_epoch <= 3 and set(result.best) == {"precision", "recall", "f1"}
     assert result.device == "CPU" or result.device.startswith("GPU")
     history = json.loads((out / "history.json").read_text())
@@ -112,7 +116,7 @@ def test_training_lowers_the_loss_and_writes_history(tiny_run):
 def test_plateau_reloads_once_and_switches_the_lr(tiny_run):
     history = tiny_run[0].history
     assert [h["reloaded"] for h in history] == [False, True, False]
-    assert history[2]["lr"] == pytest.approx(CFG_TRAIN["lr_after_plateau"])
+    assert history[2]["lr"] == pytest.approx(CFG_TRAIN.lr_after_plateau)
 
 
 @pytest.mark.slow

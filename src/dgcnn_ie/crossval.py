@@ -68,7 +68,7 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
             write_predictions(run.train_predictions, list(samples), whole, schema)
 
     scores = score([set(s.triples) for s in held], oof, schema.format)
-    metrics = {"round": "raw" if run.family is None else "clean", "family": run.family or "plain", "fold": fold,
+    metrics = {"round": "raw" if run.family is None else "clean", "family": run.family, "fold": fold,
                "train_samples": len(train), "heldout_samples": len(held), "epochs": train_cfg.epochs,
                "best_epoch": result.best_epoch,
                "oof": {k: scores[k] for k in ("precision", "recall", "f1", "tp", "n_pred", "n_gold")},
