@@ -87,7 +87,7 @@ class Word2VecConfig:
     window: int = _spec(ge=1)
     min_count: int = _spec(ge=1)
     epochs: int = _spec(ge=1)
-    negative: int = _spec(ge=0)
+    negative: int = _spec(ge=1)
     extra_dir: str
 
 

@@ -1,8 +1,10 @@
 """Every artifact path of the pipeline, in one place (relative to the repository root).
 
 Stages read and write only these; dvc.yaml spells the same paths (tests/test_dvc_contract.py
-checks that every path dvc.yaml names is one of them). Parameters are knobs, not paths:
-the one input folder a user chooses is `data.source.dir` in params.yaml.
+checks that every path dvc.yaml names is one of them). Parameters are knobs, not artifact
+paths: the inputs a user chooses are `data.source.dir` (the data folder) and
+`word2vec.extra_dir` (extra corpus texts), and `segment.cache` names a cache file that is
+a pure speed-up, not a pipeline output.
 
 The cross-validation runs: `cv_raw(f)`, fold f's model on the raw labels (label
 cleaning's voters, no prior), and `cv(family, f)`, fold f's model of a family on the
