@@ -53,6 +53,7 @@ def test_prediction_count_mismatch_raises():
 
 
 def _write(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
 
 
@@ -100,15 +101,17 @@ def test_cleaned_file_keeps_lines_and_original_spo_dicts(tmp_path):
     assert "| 成立日期 | 1 | 0 |" in md and text0 in md and "Warning" not in md
 
 
-def test_mass_removal_is_warned(tmp_path):
+def test_kept_raw_labels_are_warned(tmp_path):
     src = tmp_path / "t.json"
     _write(src, [{"text": "《鲁迅自传》由江苏文艺出版社出版", "spo_list": [
         {"subject": "鲁迅自传", "predicate": "出版社", "object": "江苏文艺出版社"}]}])
     samples, _ = read_dataset(src, LIC, on_error="raise")
     changes = cleaning.vote([{B}], [[set()], [set()]], 8, 0)
-    rep = cleaning.report(samples, changes, n_models=2, add_min_votes=8, remove_max_votes=0)
-    assert rep["removed"] == 1 and "1 of 1 labelled triples removed" in rep["warnings"][0]
-    assert "**Warning**: 1 of 1" in cleaning.summary_markdown(rep)
+    assert cleaning.removal_count([{B}], changes) == (1, 1)
+    rep = cleaning.report(samples, [cleaning.Change()], n_models=2, add_min_votes=8, remove_max_votes=0,
+                          kept_raw_because="the votes would remove 1 of 1")
+    assert rep["removed"] == 0 and rep["kept_raw_labels"] and "kept the raw labels: the votes" in rep["warnings"][0]
+    assert "**Warning**: kept the raw labels" in cleaning.summary_markdown(rep)
 
 
 def test_cleaned_file_is_the_raw_file_line_for_line(tmp_path):
@@ -186,3 +189,40 @@ def test_normalized_labels_keep_original_spelling(tmp_path):
     cleaning.write_cleaned(out, src, samples, labels, changes, schema)
     spo = json.loads(out.read_text(encoding="utf-8"))["spo_list"]
     assert [(d["subject"], d["object"]) for d in spo] == [("ABC", "Lu"), ("ABC", "Lu Xun")]
+
+
+# ---------------------------------------------------------------------------------------- the stage
+def _clean_project(root, too_many_removed):
+    """Prepared files where both cv_raw voters predicted nothing: their votes would remove every label."""
+    from conftest import write_params
+    schema = [{"subject_type": "书籍", "predicate": "出版社", "object_type": "出版社"}]
+    _write(root / "data/prepared/schema.json", schema)
+    rows = [{"text": f"《书{i}》由江苏文艺出版社出版", "spo_list": [
+        {"subject": f"书{i}", "predicate": "出版社", "object": "江苏文艺出版社"}]} for i in range(4)]
+    _write(root / "data/prepared/train.json", rows)
+    for fold in (0, 1):
+        _write(root / f"predictions/cv_raw/fold{fold}/train.json", [{**r, "spo_list": []} for r in rows])
+    write_params(root / "params.yaml", {"cv": {"folds": [0, 1]},
+                                        "clean": {"too_many_removed": too_many_removed, "max_removed_share": 0.2}})
+    return rows
+
+
+def test_stage_keeps_the_raw_labels_when_weak_voters_would_remove_too_many(tmp_path, monkeypatch):
+    from dgcnn_ie.stages.runner import run_stage
+    _clean_project(tmp_path, "raw_labels")
+    monkeypatch.chdir(tmp_path)
+    rep = run_stage("clean")
+    assert rep["kept_raw_labels"] and rep["removed"] == 0 and rep["triples_after"] == 4
+    assert "would remove 4 of 4 labelled triples (100%, more than clean.max_removed_share 0.2)" in rep["warnings"][0]
+    assert (tmp_path / "data/cleaned/train.json").read_bytes() == (tmp_path / "data/prepared/train.json").read_bytes()
+    assert json.loads((tmp_path / "reports/clean/report.json").read_text())["kept_raw_labels"] is True
+
+
+def test_stage_refuses_when_asked(tmp_path, monkeypatch):
+    from dgcnn_ie.config import ConfigError
+    from dgcnn_ie.stages.runner import run_stage
+    _clean_project(tmp_path, "refuse")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^clean.max_removed_share: the votes of 2 cv_raw models would remove 4 of 4"):
+        run_stage("clean")
+    assert not (tmp_path / "data/cleaned").exists()

@@ -166,7 +166,7 @@ def _layout_paths() -> set[str]:
     from dgcnn_ie import layout
     paths = {v for v in vars(layout).values() if isinstance(v, Path)}
     for run in (layout.cv_raw(0), layout.cv("plain", 0)):
-        paths |= {run.model_dir, run.predictions_dir, run.report_path, run.history_dir}
+        paths |= {run.model_dir, run.predictions_dir, run.report_path, run.history_dir, run.checkpoint_dir}
     paths.add(layout.submission_path("lic2019"))
     histories = {d / name for d in paths for name in (layout.HISTORY_JSON, layout.HISTORY_CSV)}
     return {p.as_posix() for p in paths | histories}

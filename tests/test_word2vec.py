@@ -10,8 +10,8 @@ import pytest
 from conftest import write_params
 
 from dgcnn_ie import layout
-from dgcnn_ie.config import load_config
-from dgcnn_ie.data import load_schema
+from dgcnn_ie.config import ConfigError, load_config
+from dgcnn_ie.data import DataError, load_schema
 from dgcnn_ie.segment import get_segmenter
 from dgcnn_ie.stages.runner import run_stage
 from dgcnn_ie.word2vec import extra_text_files, load_vectors, read_corpus_texts, segment_corpus, train_vectors
@@ -124,7 +124,7 @@ def test_extra_text_files_sorted_recursive_txt_only(tmp_path):
 
 
 def test_extra_text_files_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="word2vec.extra_dir: .*nowhere is not a folder"):
+    with pytest.raises(ConfigError, match="word2vec.extra_dir: .*nowhere is not a folder"):
         extra_text_files(tmp_path / "nowhere")
 
 
@@ -143,6 +143,9 @@ def test_bad_settings_raise():
         train_vectors([["a", "b"]], dim=4, window=2, min_count=5, epochs=1, negative=2, seed=0)
 
 
-def test_missing_vectors_file_explains(tmp_path):
-    with pytest.raises(FileNotFoundError, match="word2vec stage"):
+def test_missing_or_corrupt_vectors_file_explains(tmp_path):
+    with pytest.raises(DataError, match="vectors.kv:1: no word vectors there; run the word2vec stage"):
+        load_vectors(tmp_path / "vectors.kv")
+    (tmp_path / "vectors.kv").write_bytes(b"\x80\x04 truncated pickle")
+    with pytest.raises(DataError, match="vectors.kv:1: corrupt or unreadable word vectors"):
         load_vectors(tmp_path / "vectors.kv")

@@ -14,10 +14,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .config import ConfigError
 from .data import Sample, Schema, Triple, restore_case, assemble_duie, atomic_write, typed_spo
 
 MAX_EXAMPLES = 5
-REMOVED_SHARE_WARNING = 0.5   # more labels removed than this share: warn
 
 
 @dataclass
@@ -37,11 +37,11 @@ def effective_add_votes(add_min_votes: int, n_models: int) -> int:
 def check_thresholds(add_min_votes: int, remove_max_votes: int, n_models: int) -> None:
     """Refuse thresholds that make no sense for ``n_models`` voters (e.g. removing every label)."""
     if n_models < 1:
-        raise ValueError("cleaning needs the predictions of at least one model")
+        raise ConfigError("cleaning needs the predictions of at least one model")
     if not isinstance(add_min_votes, int) or add_min_votes < 1:
-        raise ValueError(f"clean.add_min_votes must be an integer >= 1, got {add_min_votes!r}")
+        raise ConfigError(f"clean.add_min_votes must be an integer >= 1, got {add_min_votes!r}")
     if not isinstance(remove_max_votes, int) or not -1 <= remove_max_votes < n_models:
-        raise ValueError(f"clean.remove_max_votes must be an integer in [-1, {n_models - 1}] with "
+        raise ConfigError(f"clean.remove_max_votes must be an integer in [-1, {n_models - 1}] with "
                          f"{n_models} models (-1 = never remove), got {remove_max_votes!r}")
 
 
@@ -142,9 +142,16 @@ def write_cleaned(path, raw_path, samples: Sequence[Sample], labels: Sequence[se
         raise ValueError(f"{raw_path}: samples from lines {sorted(changed)[:5]} are not in the file")
 
 
+def removal_count(gold: Sequence[set[Triple] | None], changes: Sequence[Change | None]) -> tuple[int, int]:
+    """(labelled triples the changes remove, labelled triples in all): what `clean.max_removed_share` bounds."""
+    removed = sum(len(c.removed) for c in changes if c is not None)
+    return removed, sum(len(g) for g in gold if g is not None)
+
+
 def report(samples: Sequence[Sample], changes: Sequence[Change | None], *, n_models: int,
-           add_min_votes: int, remove_max_votes: int, enabled: bool = True) -> dict:
-    """Counts added/removed overall and per predicate, with up to five example sentences each."""
+           add_min_votes: int, remove_max_votes: int, enabled: bool = True, kept_raw_because: str | None = None) -> dict:
+    """Counts added/removed overall and per predicate, with up to five example sentences each.
+    ``kept_raw_because``: why the votes were set aside and the raw labels kept (a warning)."""
     per_predicate: dict[str, dict] = defaultdict(lambda: {"added": 0, "removed": 0,
                                                           "examples": {"added": [], "removed": []}})
     totals = Counter()
@@ -167,12 +174,9 @@ def report(samples: Sequence[Sample], changes: Sequence[Change | None], *, n_mod
                 for bucket in (entry["examples"][kind], examples[kind]):
                     if len(bucket) < MAX_EXAMPLES:
                         bucket.append(example)
-    warnings = []
-    if totals["removed"] > REMOVED_SHARE_WARNING * max(totals["triples_before"], 1):
-        warnings.append(f"{totals['removed']} of {totals['triples_before']} labelled triples removed: the cv_raw "
-                        f"models are probably undertrained (cv.epochs); check their held-out F1 in reports/cv_raw")
+    warnings = [f"kept the raw labels: {kept_raw_because}"] if kept_raw_because else []
     return {
-        "enabled": enabled, "models": n_models, "warnings": warnings, "add_min_votes": effective_add_votes(add_min_votes, n_models),
+        "enabled": enabled, "models": n_models, "warnings": warnings, "kept_raw_labels": bool(kept_raw_because), "add_min_votes": effective_add_votes(add_min_votes, n_models),
         "remove_max_votes": remove_max_votes, "sentences": len(samples),
         **{k: totals[k] for k in ("labelled", "unlabelled", "sentences_changed", "triples_before",
                                   "triples_after", "added", "removed")},

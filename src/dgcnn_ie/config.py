@@ -31,6 +31,7 @@ ARCHS = ("dgcnn", "bilstm")
 SUBJECT_ENCODERS = ("bigru", "concat")
 ENSEMBLE_MODES = ("single", "average", "union")
 TUNE_SOURCES = ("cv_raw", "cv")
+TOO_MANY_REMOVED = ("raw_labels", "refuse")
 PARAMS_FILE = "params.yaml"
 
 
@@ -160,6 +161,8 @@ class CleanConfig:
     enabled: bool
     add_min_votes: int = _spec(ge=1)
     remove_max_votes: int = _spec(ge=-1)
+    max_removed_share: float = _spec(ge=0.0, le=1.0)
+    too_many_removed: str = _spec(choices=TOO_MANY_REMOVED)
 
 
 @dataclass(frozen=True)

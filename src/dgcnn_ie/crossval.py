@@ -5,14 +5,15 @@ A fold model trains on the other folds of `data/folds.json` (`cv.epochs` epochs,
 `train` as is), selects its best epoch on fold F at `train.selection_thresholds` (as are the
 predictions below), and writes the `layout.CVRun` folders: the Extractor, the held-out fold's
 predictions `oof.json` (cv_raw: also `train.json`, the whole training set, which label
-cleaning votes with), its metrics and training history.
+cleaning votes with), its metrics and training history, and its per-epoch checkpoint (a killed
+run resumes at the next epoch).
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Sequence
 
-from . import layout
+from . import checkpoint, layout
 from .assemble import make_extractor, model_encoder
 from .config import Config, ModelConfig
 from .data import DataError, Sample, load_folds, load_schema, read_samples, write_predictions
@@ -23,12 +24,14 @@ from .utils import log
 
 
 def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], model: ModelConfig, *,
-               candidates: list | None = None, kb_of=None, predict_training_set: bool = False) -> dict:
+               candidates: list | None = None, kb_of=None, predict_training_set: bool = False,
+               position: tuple[int, int] = (1, 1)) -> dict:
     """Train, save and score the fold model ``run`` on ``samples`` (the labels of its round, in the
     order of `data/folds.json`); returns the metrics written.
 
     ``candidates``: every sample's prior candidates from this fold's knowledge base, and
     ``kb_of(train_samples)`` that knowledge base (for augmented texts), for a prior-family model.
+    ``position``: (k, N), this model's place among its stage's models, for the progress lines.
     """
     data, fold = config.data, run.fold
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
@@ -52,7 +55,9 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
         log(f"{run.name} fold {fold}: {len(train)} training, {len(held)} held-out samples")
         result = train_model(train, held, schema=schema, cfg_model=model, cfg_train=train_cfg, encoder=encoder,
                              seed=config.seed, out_dir=run.history_dir, thresholds=selection,
-                             decode_batch_size=batch, kb_candidates=train_cands, dev_candidates=held_cands)
+                             decode_batch_size=batch, kb_candidates=train_cands, dev_candidates=held_cands,
+                             checkpoint_dir=run.checkpoint_dir,
+                             label=f"{run.name} fold {fold}, model {position[0]}/{position[1]}")
         extractor = make_extractor(result.models, encoder, schema, model, selection,
                                    uses_prior=candidates is not None, segment=config.segment,
                                    normalize=data.normalize, batch_size=batch)
@@ -74,6 +79,7 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
                "oof": {k: scores[k] for k in ("precision", "recall", "f1", "tp", "n_pred", "n_gold")},
                "seconds": round(result.seconds, 1), "device": result.device}
     write_metrics(run.report_path, metrics)
+    checkpoint.mark_complete(run.checkpoint_dir, result.fingerprint, {"epochs": len(result.history)})
     log(f"{run.name} fold {fold}: held-out F1 {scores['f1']:.4f} (best epoch {result.best_epoch}) "
         f"-> {run.model_dir}")
     return metrics

@@ -14,8 +14,8 @@ import itertools
 import json
 import os
 import random
+import re
 import shutil
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,8 +252,10 @@ def _flatten_object(obj: dict, predicate: str) -> list[tuple[str, object]]:
     return out
 
 
-def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str = "none"):
-    """Read a data file into samples (flattened, de-duplicated triples) and a report of everything dropped."""
+def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str = "none",
+                 require_labels: bool = False):
+    """Read a data file into samples (flattened, de-duplicated triples) and a report of everything dropped.
+    ``require_labels``: a line without `spo_list` is bad (a training or dev line must be labelled)."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if normalize not in NORMALIZE:
@@ -291,6 +293,9 @@ def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str
             bad(report.skipped, "empty_text", where, "'text' is empty")
             continue
         labelled = "spo_list" in obj
+        if require_labels and not labelled:
+            bad(report.skipped, "missing_spo_list", where, "no 'spo_list': a training or dev line must be labelled")
+            continue
         spo_list = obj.get("spo_list", [])
         if not isinstance(spo_list, list):
             bad(report.skipped, "bad_spo_list", where, f"'spo_list' is {type(spo_list).__name__}, not a list")
@@ -482,7 +487,8 @@ def atomic_dir(path):
     moved aside and removed only after the swap), on any exception it is removed and the old folder stays."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}.tmpdir"
+    tmp.mkdir()
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -490,7 +496,7 @@ def atomic_dir(path):
         yield tmp
         old = None
         if path.exists():
-            old = path.parent / f"{tmp.name}.old"
+            old = tmp.with_suffix(".old")
             os.replace(path, old)
         os.replace(tmp, path)
         if old is not None:
@@ -498,6 +504,39 @@ def atomic_dir(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.(tmp|tmpdir|old)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(roots) -> list[Path]:
+    """Remove what `atomic_write` / `atomic_dir` of a killed process left under ``roots`` (temp files and
+    folders named ``.<name>.<pid>.<hex>.tmp|tmpdir|old`` whose process is gone); returns what was removed."""
+    removed = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        for folder, dirs, files in os.walk(root):
+            for name in [*dirs, *files]:
+                match = _TEMP_NAME.match(name)
+                if not match or _alive(int(match.group(1))) and int(match.group(1)) != os.getpid():
+                    continue
+                path = Path(folder) / name
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() else path.unlink(
+                    missing_ok=True)
+                removed.append(path)
+            dirs[:] = [d for d in dirs if not _TEMP_NAME.match(d)]
+    return removed
 
 
 def make_folds(n: int, k: int, seed: int) -> list[int]:

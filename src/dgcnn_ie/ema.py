@@ -38,6 +38,11 @@ class BiasCorrectedEMA:
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="ema_step")
         self._applied = False
 
+    @property
+    def state_variables(self) -> list:
+        """The variables that hold the average (shadow and step): what a checkpoint saves."""
+        return [*self._shadow, self.step]
+
     @staticmethod
     def _zeros_like(var, name):
         dtype = keras.backend.standardize_dtype(var.dtype)  # also takes tf.DType

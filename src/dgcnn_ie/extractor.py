@@ -26,7 +26,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from .config import ModelConfig, as_dict, model_config_from_dict
-from .data import Sample, Schema, Triple, atomic_dir, atomic_write
+from .data import DataError, Sample, Schema, Triple, atomic_dir, atomic_write
 from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import OBJECT_INPUTS, SUBJECT_INPUTS, Models, load_models
@@ -164,32 +164,53 @@ class Extractor:
             self.schema.save(tmp / SCHEMA_FILE)
 
 
+def _model_file_error(path, e: BaseException) -> DataError:
+    return DataError(f"{path}:1: corrupt or unreadable model file ({type(e).__name__}: {' '.join(str(e).split())[:300]})")
+
+
 def load_extractor(directory, word2vec_path: str | None = None, prior=None) -> Extractor:
     """Load a saved extractor; ``word2vec_path`` overrides the recorded vectors path,
-    ``prior`` (a ``prior.KnowledgeBase``) supplies candidates for prior models."""
+    ``prior`` (a ``prior.KnowledgeBase``) supplies candidates for prior models. A missing or
+    corrupt file of the folder is a `DataError` naming that file."""
     directory = Path(directory)
     for name in (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE):
         if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory}: not a saved extractor (no {name})")
-    with open(directory / CONFIG_FILE, encoding="utf-8") as f:
-        cfg = json.load(f)
-    if cfg.get("version") != CONFIG_VERSION:
-        raise ValueError(f"{directory / CONFIG_FILE}: config version {cfg.get('version')!r}, expected {CONFIG_VERSION}")
+            raise DataError(f"{directory / name}:1: not there: {directory} is not a saved extractor "
+                            f"(run the stage that trains it)")
+    try:
+        with open(directory / CONFIG_FILE, encoding="utf-8") as f:
+            cfg = json.load(f)
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+        if cfg.get("version") != CONFIG_VERSION:
+            raise ValueError(f"config version {cfg.get('version')!r}, expected {CONFIG_VERSION}")
+        model_cfg = model_config_from_dict(cfg.get("model"), str(directory / CONFIG_FILE))
+        thresholds = Thresholds(float(cfg["thresholds"]["start"]), float(cfg["thresholds"]["end"]))
+        word_dim, max_len, segmenter = int(cfg["word_dim"]), int(cfg["max_len"]), str(cfg["segmenter"])
+        uses_prior, recorded_vectors = bool(cfg["uses_prior"]), cfg.get("word2vec_path")
+        normalize, batch_size = cfg.get("normalize", "none"), int(cfg.get("batch_size", 64))
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _model_file_error(directory / CONFIG_FILE, e) from None
     schema = Schema.load(directory / SCHEMA_FILE)
-    vocab = CharVocab.load(directory / VOCAB_FILE)
-    model_cfg = model_config_from_dict(cfg.get("model"), str(directory / CONFIG_FILE))
+    try:
+        vocab = CharVocab.load(directory / VOCAB_FILE)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _model_file_error(directory / VOCAB_FILE, e) from None
     if model_cfg.use_word_vectors:
-        path = word2vec_path or cfg["word2vec_path"]
+        path = word2vec_path or recorded_vectors
         if not path:
-            raise ValueError(f"{directory / CONFIG_FILE}: the model uses word vectors but no word2vec path is recorded")
-        words = WordVectors(path, get_segmenter(cfg["segmenter"]))
-        if words.dim != cfg["word_dim"]:
-            raise ValueError(f"{path}: word vectors have dim {words.dim}, the model expects {cfg['word_dim']}")
+            raise DataError(f"{directory / CONFIG_FILE}:1: the model uses word vectors but no word2vec path is recorded")
+        words = WordVectors(path, get_segmenter(segmenter))
+        if words.dim != word_dim:
+            raise DataError(f"{path}:1: word vectors have dim {words.dim}, the model expects {word_dim}")
     else:
-        path, words = None, NoWordVectors(cfg["word_dim"])
-    encoder = Encoder(vocab, words, schema, int(cfg["max_len"]), prior=prior)
-    models = load_models(directory / MODEL_FILE)
-    thresholds = Thresholds(float(cfg["thresholds"]["start"]), float(cfg["thresholds"]["end"]))
-    return Extractor(models, encoder, schema, model_cfg, thresholds, uses_prior=bool(cfg["uses_prior"]),
-                     word2vec_path=path, segmenter=cfg["segmenter"], normalize=cfg.get("normalize", "none"),
-                     batch_size=int(cfg.get("batch_size", 64)))
+        path, words = None, NoWordVectors(word_dim)
+    encoder = Encoder(vocab, words, schema, max_len, prior=prior)
+    try:
+        models = load_models(directory / MODEL_FILE)
+    except Exception as e:       # Keras reports a truncated zip as "File not found" or a bare ValueError
+        raise _model_file_error(directory / MODEL_FILE, e) from None
+    return Extractor(models, encoder, schema, model_cfg, thresholds, uses_prior=uses_prior,
+                     word2vec_path=path, segmenter=segmenter, normalize=normalize, batch_size=batch_size)

@@ -36,7 +36,12 @@ WORD2VEC_STATS = Path("reports/word2vec/stats.json")
 # every training writes its per-epoch history into its history folder under these names
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
 
+# per-epoch training checkpoints (DVC `persist: true`, so a killed training resumes): one folder per model
+CHECKPOINTS = Path("checkpoints")
+CV_RAW_CHECKPOINTS, CV_CHECKPOINTS = CHECKPOINTS / "cv_raw", CHECKPOINTS / "cv"
+
 # train / evaluate: the single model
+SINGLE_CHECKPOINT = CHECKPOINTS / "single"
 SINGLE_MODEL_DIR = Path("models/single")
 TRAIN_REPORT_DIR = Path("reports/train")
 TRAIN_METRICS = TRAIN_REPORT_DIR / "metrics.json"
@@ -72,6 +77,11 @@ FIGURES_INDEX = Path("reports/figures.md")
 ERRORS_MD = Path("reports/error_analysis.md")
 ERRORS_JSON = Path("reports/error_analysis.json")
 THRESHOLDS = Path("reports/thresholds.json")
+
+
+# every folder stages write under: the runner sweeps them for temp files of killed runs
+OUTPUT_ROOTS = (Path("data"), CHECKPOINTS, Path("models"), Path("predictions"), Path("reports"), Path("features"),
+                SUBMISSION_DIR)
 
 
 def submission_path(fmt: str) -> Path:
@@ -117,6 +127,11 @@ class CVRun:
     def report_path(self) -> Path:
         """The run's metrics (held-out scores, best epoch)."""
         return self._under(CV_RAW_REPORTS if self.family is None else CV_REPORTS, ".json")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The training's per-epoch checkpoint (`dgcnn_ie.checkpoint`)."""
+        return self._under(CV_RAW_CHECKPOINTS if self.family is None else CV_CHECKPOINTS)
 
     @property
     def history_dir(self) -> Path:

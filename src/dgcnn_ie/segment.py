@@ -21,11 +21,13 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .data import DataError
+
 HANLP_MODEL_ENV = "DGCNN_IE_HANLP_MODEL"
 _FLUSH_EVERY = 2000
 
 
-class SegmentError(RuntimeError):
+class SegmentError(DataError):
     """A backend is unavailable or produced words that do not rebuild the text."""
 
 

@@ -14,25 +14,30 @@ from typing import Sequence
 from .data import DataError, Schema, atomic_write, find_spans, typed_spo
 
 SPO_KEYS = frozenset({"subject", "predicate", "object", "subject_type", "object_type"})
-MAX_REPORTED = 20
 
 
-class SubmissionError(ValueError):
-    """An invalid submission; ``errors`` holds every "path:line: reason"."""
+class SubmissionError(DataError):
+    """An invalid submission; ``errors`` holds every "path:line: reason", the message (one line) the first."""
 
     def __init__(self, path, errors: list[str]):
         self.errors = errors
-        shown = "\n".join(errors[:MAX_REPORTED])
-        more = f"\n... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
-        super().__init__(f"{path}: invalid submission, {len(errors)} problem(s):\n{shown}{more}")
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        super().__init__(f"{errors[0] if errors else path}: invalid submission{more}")
 
 
 def read_test_lines(path) -> list[dict]:
     """The non-blank lines of a test file; each must be a JSON object (one without a `text` string
     is answered with an empty `spo_list`)."""
     lines = []
-    with open(path, encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{number}: not valid UTF-8 ({e.reason} at byte {e.start}): "
+                                f"cannot be answered in a submission") from None
             if not line.strip():
                 continue
             try:

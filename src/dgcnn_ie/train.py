@@ -27,13 +27,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import layout
-from .config import ModelConfig, TrainConfig
+from . import checkpoint, layout
+from .config import ModelConfig, TrainConfig, as_dict
 from .data import Sample, Schema, atomic_write
 from .decode import Thresholds
 from .ema import BiasCorrectedEMA
 from .extractor import Extractor, input_specs, progress
-from .features import Encoder
+from .features import Encoder, WordVectors
 from .metrics import score
 from .model import Models, build_models, has_softmax_objects, masked_loss
 from .utils import log as default_log
@@ -55,6 +55,7 @@ class TrainResult:
     device: str
     dev_samples: list[Sample] = field(repr=False)   # what model selection used (dev or held-out part)
     heldout: bool = False
+    fingerprint: str = ""                # of everything the training depended on (`checkpoint`)
 
 
 def warmup_lr(step: int, warmup_steps: int, base_lr: float) -> float:
@@ -150,11 +151,49 @@ def _write_history(out_dir: Path, history: list[dict]) -> None:
         f.write(buf.getvalue())
 
 
+def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: ModelConfig, cfg_train: TrainConfig,
+                 encoder: Encoder, seed: int, thresholds: Thresholds, decode_batch_size: int, kb_candidates,
+                 dev_candidates) -> str:
+    """Everything a training's result depends on, hashed: a checkpoint of another fingerprint is not resumed."""
+    words = encoder.word_vectors
+    if isinstance(words, WordVectors):
+        path = Path(words.path)
+        word_id = checkpoint.file_digest(sorted(path.parent.glob(path.name + "*")))
+    else:
+        word_id = f"none:{words.dim}"
+
+    def samples_id(samples):
+        return checkpoint.digest([(s.text, sorted(s.triples)) for s in samples])
+
+    return checkpoint.digest(
+        {"model": as_dict(cfg_model), "train": as_dict(cfg_train), "seed": seed,
+         "thresholds": [thresholds.start, thresholds.end], "decode_batch_size": decode_batch_size,
+         "format": schema.format, "predicates": list(schema.predicates), "chars": encoder.vocab.chars,
+         "min_char_count": encoder.vocab.min_count, "max_len": encoder.max_len, "words": word_id,
+         "train": samples_id(train_samples), "dev": samples_id(dev_samples),
+         "candidates": checkpoint.digest(kb_candidates, dev_candidates)})
+
+
+def _assign(variables, values, what: str, where) -> None:
+    if len(variables) != len(values):
+        raise ValueError(f"{where}: {len(values)} {what} arrays for {len(variables)} variables")
+    for var, value in zip(variables, values):
+        if tuple(var.shape) != tuple(value.shape):
+            raise ValueError(f"{where}: {what} array of shape {value.shape} for variable {var.path} {tuple(var.shape)}")
+        var.assign(value)
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
 def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None, *, schema: Schema,
                 cfg_model: ModelConfig, cfg_train: TrainConfig, encoder: Encoder, seed: int, out_dir,
                 thresholds: Thresholds = Thresholds(), decode_batch_size: int = 64,
                 kb_candidates: Sequence[list] | None = None,
                 dev_candidates: Sequence[list] | None = None,
+                checkpoint_dir=None, label: str = "model 1/1",
                 log: Callable[[str], None] = default_log) -> TrainResult:
     """Train one model; writes ``out_dir/history.json`` and ``history.csv`` after every epoch.
 
@@ -162,6 +201,10 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     ``dev_candidates`` those of the dev samples; give both to train with prior features.
     ``dev_samples`` None or empty: a seeded 10% of the training samples is held out instead.
     ``thresholds`` decode the dev set after every epoch (model selection).
+    ``checkpoint_dir``: save the whole training state there after every epoch and resume from a
+    checkpoint of the same fingerprint (see `dgcnn_ie.checkpoint`); the caller marks it complete
+    (`checkpoint.mark_complete` with ``TrainResult.fingerprint``) once the model is saved.
+    ``label`` starts every epoch line (e.g. "cv/prior fold 3, model 8/8").
     """
     if dev_samples and (kb_candidates is None) != (dev_candidates is None):
         raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
@@ -189,20 +232,41 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
     extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
     specs = train_specs(encoder)
-    base_lr, batch_size = cfg_train.lr, cfg_train.batch_size
+    base_lr, batch_size, epochs = cfg_train.lr, cfg_train.batch_size, cfg_train.epochs
     steps_per_epoch = math.ceil(len(train_samples) / batch_size)
     n_warmup = warmup_steps(len(train_samples), batch_size, cfg_train.warmup_epochs)
     optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs)
-    log(f"training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
+    log(f"{label}: training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
         f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
 
     out_dir = Path(out_dir)
     gold = [set(s.triples) for s in dev_samples]
     history: list[dict] = []
     best_f1, best_epoch, best_scores, best_weights = -1.0, 0, {}, None
-    after_plateau, global_step = False, 0
+    after_plateau, global_step, first_epoch, seconds_before = False, 0, 1, 0.0
+    fingerprint = _fingerprint(train_samples, dev_samples, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,
+                               encoder=encoder, seed=seed, thresholds=thresholds,
+                               decode_batch_size=decode_batch_size, kb_candidates=kb_candidates,
+                               dev_candidates=dev_candidates)
+    if checkpoint_dir is not None:
+        state, arrays = checkpoint.load(checkpoint_dir, fingerprint)
+        if state is None:
+            if arrays != "no checkpoint":
+                log(f"{label}: {arrays}")
+        else:
+            if state["after_plateau"]:
+                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
+            _assign(models.train.variables, arrays["model"], "model", checkpoint_dir)
+            _assign(optimizer.variables, arrays["optimizer"], "optimizer", checkpoint_dir)
+            if ema is not None:
+                _assign(ema.state_variables, arrays["ema"], "EMA", checkpoint_dir)
+            best_weights = arrays.get("best")
+            history, global_step, after_plateau = state["history"], state["global_step"], state["after_plateau"]
+            best_f1, best_epoch, best_scores = state["best_f1"], state["best_epoch"], state["best_scores"]
+            first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
+            log(f"{label}: resuming from {checkpoint_dir} after epoch {state['epoch']}/{epochs}")
     started = time.perf_counter()
-    for epoch in range(1, cfg_train.epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         t0 = time.perf_counter()
         batches = encoder.batches(train_samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
                                   augment=cfg_train.augment,
@@ -231,20 +295,33 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                "dev_recall": scores["recall"], "dev_f1": scores["f1"], "lr": lr,
                "seconds": time.perf_counter() - t0, "reloaded": False}
         history.append(row)
-        log(f"epoch {epoch}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} R {row['dev_recall']:.4f} "
-            f"F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), {row['seconds']:.1f}s")
-        if not after_plateau and epoch < cfg_train.epochs and plateau_reached(
+        done_here = epoch - first_epoch + 1
+        eta = (time.perf_counter() - started) / done_here * (epochs - epoch)
+        log(f"{label}: epoch {epoch}/{epochs}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} "
+            f"R {row['dev_recall']:.4f} F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), "
+            f"{row['seconds']:.1f}s, ETA {_eta(eta)}")
+        if not after_plateau and epoch < epochs and plateau_reached(
                 [h["dev_f1"] for h in history], min_epoch=cfg_train.plateau_min_epoch,
                 patience=cfg_train.plateau_patience, min_f1=cfg_train.plateau_min_f1,
                 force_epoch=cfg_train.plateau_force_epoch):
             models.train.set_weights(best_weights)
             optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
             after_plateau, row["reloaded"] = True, True
-            log(f"plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
+            log(f"{label}: plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
                 f"lr {cfg_train.lr_after_plateau}")
         _write_history(out_dir, history)
+        if checkpoint_dir is not None:
+            checkpoint.save(checkpoint_dir, fingerprint,
+                            {"epoch": epoch, "epochs": epochs, "global_step": global_step,
+                             "after_plateau": after_plateau, "best_f1": best_f1, "best_epoch": best_epoch,
+                             "best_scores": best_scores, "history": history,
+                             "seconds": seconds_before + time.perf_counter() - started},
+                            {"model": [v.numpy() for v in models.train.variables],
+                             "optimizer": [v.numpy() for v in optimizer.variables],
+                             "ema": [v.numpy() for v in ema.state_variables] if ema is not None else [],
+                             "best": list(best_weights) if best_weights is not None else []})
     if best_weights is not None:
         models.train.set_weights(best_weights)
     return TrainResult(models=models, history=history, best_epoch=best_epoch, best=best_scores,
-                       seconds=time.perf_counter() - started, device=device, dev_samples=dev_samples,
-                       heldout=heldout)
+                       seconds=seconds_before + time.perf_counter() - started, device=device,
+                       dev_samples=dev_samples, heldout=heldout, fingerprint=fingerprint)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from gensim.models import KeyedVectors, Word2Vec
 
-from .data import atomic_dir, casefold_text, read_dataset
+from .config import ConfigError
+from .data import DataError, atomic_dir, casefold_text, read_dataset
 from .segment import Segmenter
 
 VECTORS_FILE = "vectors.kv"
@@ -59,7 +60,7 @@ def extra_text_files(folder: str | Path) -> list[Path]:
     adding a file re-runs the word2vec stage."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"word2vec.extra_dir: {folder} is not a folder (create it, or point the "
+        raise ConfigError(f"word2vec.extra_dir: {folder} is not a folder (create it, or point the "
                                 "parameter at a folder of *.txt files with one sentence a line)")
     return sorted(p for p in folder.rglob("*.txt") if p.is_file())
 
@@ -78,14 +79,14 @@ def train_vectors(sentences: list[list[str]], *, dim: int, window: int, min_coun
                   negative: int, seed: int) -> KeyedVectors:
     """Skip-gram with negative sampling; single worker, so the result depends only on the inputs and seed."""
     if not sentences:
-        raise ValueError("word2vec corpus is empty: no text to train on")
+        raise DataError("data/prepared:1: the word2vec corpus is empty: no text to train on")
     if negative < 1:
         raise ValueError(f"word2vec.negative must be >= 1 (negative sampling), got {negative}")
     model = Word2Vec(vector_size=dim, window=window, min_count=min_count, epochs=epochs,
                      sg=1, hs=0, negative=negative, seed=seed, workers=1)
     model.build_vocab(sentences)
     if len(model.wv) == 0:
-        raise ValueError(f"word2vec vocabulary is empty: no word occurs min_count={min_count} times")
+        raise ConfigError(f"word2vec.min_count: no word occurs {min_count} times; the vocabulary would be empty")
     model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
     return model.wv
 
@@ -102,5 +103,8 @@ def save_vectors(kv: KeyedVectors, out_dir: str | os.PathLike) -> Path:
 def load_vectors(path: str | os.PathLike) -> KeyedVectors:
     """KeyedVectors saved by ``save_vectors`` (the path of ``vectors.kv``)."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no word vectors at {path}; run the word2vec stage (dvc repro word2vec)")
-    return KeyedVectors.load(str(path))
+        raise DataError(f"{path}:1: no word vectors there; run the word2vec stage (dvc repro word2vec)")
+    try:
+        return KeyedVectors.load(str(path))
+    except Exception as e:      # a truncated pickle / .npy side file: name the file, not gensim's internals
+        raise DataError(f"{path}:1: corrupt or unreadable word vectors ({type(e).__name__}: {e})") from None

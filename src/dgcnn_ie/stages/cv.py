@@ -27,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold", type=int, required=True, help="the held-out fold")
 
 
-def run(config: Config, *, family: str, fold: int) -> dict:
+def position(config: Config, *, family: str, fold: int) -> tuple[int, int]:
+    """(k, N): this model's place among the cv models (families x folds), for the progress lines."""
+    runs = [(fam, f) for fam in config.cv.families for f in config.cv.folds]
+    return (runs.index((family, fold)) + 1, len(runs)) if (family, fold) in runs else (1, 1)
+
+
+def run(config: Config, *, family: str, fold: int, position: tuple[int, int] = (1, 1)) -> dict:
     """Train fold ``fold``'s model of ``family``; returns its metrics."""
     if family not in config.families:
         raise ConfigError(f"families: no family {family!r} (declared: {', '.join(config.families)})")
@@ -39,4 +45,5 @@ def run(config: Config, *, family: str, fold: int) -> dict:
     if spec.prior:
         candidates = load_candidates(layout.PRIOR_CANDIDATES, "train", fold, samples=samples, schema=schema)
     return train_fold(config, layout.cv(family, fold), samples, family_model(config.model, spec),
-                      candidates=candidates, kb_of=lambda train: KnowledgeBase.build(train, schema))
+                      candidates=candidates, kb_of=lambda train: KnowledgeBase.build(train, schema),
+                      position=position)

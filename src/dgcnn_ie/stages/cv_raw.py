@@ -24,8 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold", type=int, required=True, help="the held-out fold")
 
 
-def run(config: Config, *, fold: int) -> dict:
+def position(config: Config, *, fold: int) -> tuple[int, int]:
+    """(k, N): this fold's place among the cv_raw models of ``cv.folds`` (for the progress lines)."""
+    folds = list(config.cv.folds)
+    return (folds.index(fold) + 1, len(folds)) if fold in folds else (1, 1)
+
+
+def run(config: Config, *, fold: int, position: tuple[int, int] = (1, 1)) -> dict:
     """Train fold ``fold``'s raw-label model; returns its metrics."""
     schema = load_schema(layout.PREPARED_SCHEMA, config.data.format)
     samples = read_samples(layout.PREPARED_TRAIN, schema, config.data)
-    return train_fold(config, layout.cv_raw(fold), samples, config.model, predict_training_set=True)
+    return train_fold(config, layout.cv_raw(fold), samples, config.model, predict_training_set=True,
+                      position=position)

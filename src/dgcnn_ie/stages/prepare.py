@@ -6,10 +6,12 @@ DVC can track the whole folder even when there is no dev file. Without a dev
 file, a seeded `data.dev_fraction` of the training lines is held out as dev.
 
 Outputs keep the competition format, one JSON object per line, in input order:
-lines the reader had to skip (malformed JSON, missing or empty text) are left
-out and counted in `reports/data/read.json`; triples that could not be located
-stay in the line and are counted there too (every reader downstream skips them
-again the same way).
+train and dev lines the reader had to skip (malformed JSON, not UTF-8, missing or empty
+text, no `spo_list`) are left out and counted in `reports/data/read.json` (each an error
+under `data.on_error: raise`); a test line that is not a readable JSON object is always an
+error, since the submission must answer it (one without a text is answered empty).
+Triples that could not be located stay in the line and are counted there too (every
+reader downstream skips them again the same way).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from .. import layout
 from ..config import Config, ConfigError
 from ..data import DataError, atomic_write, load_schema, read_dataset
+from ..submission import read_test_lines
 from ..utils import log
 
 PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error")
@@ -57,12 +60,16 @@ def run(config: Config) -> dict:
     schema = load_schema(schema_path, data.format)
     read = {}
 
-    def read_file(name: str):
-        samples, report = read_dataset(root / name, schema, on_error=data.on_error, normalize="none")
+    def read_file(name: str, labelled: bool = True):
+        samples, report = read_dataset(root / name, schema, on_error=data.on_error, normalize="none",
+                                       require_labels=labelled)
         log(report.summary())
         read[name] = report.counts()
         return samples
 
+    # every test line must be answered in the submission: one that cannot be read is an error now,
+    # not a counted skip that `submit` would find after every model has trained
+    read_test_lines(root / source.test)
     train = read_file(source.train)
     if source.dev:
         dev = read_file(source.dev)
@@ -71,7 +78,7 @@ def run(config: Config) -> dict:
         train, dev = hold_out(train, data.dev_fraction, config.seed)
         held_out = len(dev)
         log(f"no dev file: held out {held_out} of the training samples as dev (seed {config.seed})")
-    test = read_file(source.test)
+    test = read_file(source.test, labelled=False)
     if not train:
         raise DataError(f"{root / source.train}:1: no usable training sample")
 

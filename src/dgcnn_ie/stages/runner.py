@@ -3,28 +3,46 @@
     python -m dgcnn_ie.stages <stage> [--params params.yaml] [stage options]
 
 It validates the whole params file before the stage does any work (a typo'd key, a wrong
-type or an unknown choice stops every stage, not only the one that reads it), hands the
-stage the config limited to its declared ``PARAMS``, and turns expected errors (data and
-params problems, `DataError`) into one line ``error: <file:line>: <reason>`` and exit
-status 2; any other exception is a bug and keeps its traceback. Only the chosen stage's
-module is imported, so ``--help`` of a stage that does not train never loads TensorFlow.
+type or an unknown choice stops every stage, not only the one that reads it), removes what
+killed processes left behind (`data.remove_stale_temps`), hands the stage the config
+limited to its declared ``PARAMS``, and turns expected errors (data, params and model-file
+problems: `DataError`; a missing input file) into one line ``error: <file:line or key>:
+<reason>`` and exit status 2; any other exception is a bug and keeps its traceback.
+SIGTERM and SIGINT stop the stage cleanly: temp files are removed on the way out, and a
+training resumes from its last epoch checkpoint on the next run (exit status 128 + signal).
+Only the chosen stage's module is imported, so ``--help`` of a stage that does not train
+never loads TensorFlow.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
+import signal
 import sys
 import time
 from types import ModuleType
 
+from .. import layout
 from ..config import PARAMS_FILE, check_keys, load_config
-from ..data import DataError
+from ..data import DataError, remove_stale_temps
 from ..utils import log
 
 STAGES = ("prepare", "folds", "word2vec", "train", "evaluate", "cv_raw", "clean", "prior", "cv", "ensemble",
           "submit", "report")
 EXIT_ERROR = 2
+
+
+class Stopped(BaseException):
+    """SIGTERM / SIGINT arrived: unwind (running every cleanup) and exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
 
 
 def stage_module(name: str) -> ModuleType:
@@ -38,9 +56,17 @@ def stage_module(name: str) -> ModuleType:
 
 def run_stage(name: str, params_path: str = PARAMS_FILE, **options):
     """Run stage ``name`` with the params at ``params_path`` (what the command line does, minus error
-    handling); returns what the stage returns."""
+    handling); returns what the stage returns.
+
+    A stage's optional ``position(config, **options) -> (k, N)`` gets the whole config: it only says
+    which of the N models of its kind this run trains, for the progress lines (the one read that is
+    not limited to the stage's PARAMS, as it cannot change any output)."""
     module = stage_module(name)
     config = load_config(params_path)
+    for path in remove_stale_temps(layout.OUTPUT_ROOTS):
+        log(f"removed {path}: left behind by a killed run")
+    if hasattr(module, "position"):
+        options["position"] = module.position(config, **options)
     return module.run(config.view(module.PARAMS, f"stage {name}"), **options)
 
 
@@ -68,10 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     params_path = options.pop("params")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
+    handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         run_stage(name, params_path, **options)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return EXIT_ERROR
+        return _error(str(e))
+    except FileNotFoundError as e:
+        return _error(f"{e.filename or e}: no such file or folder (run the stages before {name}: dvc repro)")
+    except Stopped as e:
+        _error(f"stage {name} stopped by {signal.Signals(e.signum).name} after {time.perf_counter() - started:.0f}s; "
+               f"its outputs are as they were (a training resumes at its next epoch on the next run)")
+        return 128 + e.signum
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     log(f"stage {name}: done in {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def _error(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    return EXIT_ERROR

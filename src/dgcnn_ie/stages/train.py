@@ -7,11 +7,12 @@ and dev texts (`model.min_char_count`). Model selection decodes the dev file at
 
 - `models/single/`: the saved extractor (`load_extractor`);
 - `reports/train/history.json` and `history.csv`: per-epoch loss, dev P/R/F1, lr, seconds;
-- `reports/train/metrics.json`: best dev scores and epoch, epochs, train seconds, device.
+- `reports/train/metrics.json`: best dev scores and epoch, epochs, train seconds, device;
+- `checkpoints/single/`: the per-epoch checkpoint a killed run resumes from (kept small once done).
 """
 from __future__ import annotations
 
-from .. import layout
+from .. import checkpoint, layout
 from ..assemble import make_extractor, model_encoder
 from ..config import Config
 from ..data import DataError, load_schema, read_samples
@@ -40,7 +41,8 @@ def run(config: Config) -> dict:
             f"word vectors dim {encoder.word_vectors.dim}")
         result = train_model(train, dev, schema=schema, cfg_model=model, cfg_train=config.train,
                              thresholds=selection, decode_batch_size=decode_batch,
-                             encoder=encoder, seed=config.seed, out_dir=layout.TRAIN_REPORT_DIR)
+                             encoder=encoder, seed=config.seed, out_dir=layout.TRAIN_REPORT_DIR,
+                             checkpoint_dir=layout.SINGLE_CHECKPOINT, label="single model 1/1")
         extractor = make_extractor(result.models, encoder, schema, model, selection, uses_prior=False,
                                    segment=config.segment, normalize=data.normalize, batch_size=decode_batch)
         extractor.save(layout.SINGLE_MODEL_DIR)
@@ -52,5 +54,6 @@ def run(config: Config) -> dict:
                "dev_samples": len(result.dev_samples), "dev_is_heldout_train_part": result.heldout,
                "encoder": dict(sorted(encoder.stats.items()))}
     write_metrics(layout.TRAIN_METRICS, metrics)
+    checkpoint.mark_complete(layout.SINGLE_CHECKPOINT, result.fingerprint, {"epochs": epochs})
     log(f"best dev F1 {metrics['dev_f1']:.4f} at epoch {result.best_epoch}/{epochs}; saved {layout.SINGLE_MODEL_DIR}")
     return metrics
