@@ -125,3 +125,27 @@ def test_same_seed_gives_the_same_loss_history(tiny_run, tmp_path):
     again = _tiny_run(tmp_path)
     assert [h["loss"] for h in again.history] == [h["loss"] for h in result.history]
     assert [h["dev_f1"] for h in again.history] == [h["dev_f1"] for h in result.history]
+
+
+def test_checkpoint_fingerprint_covers_params_and_inputs():
+    """A checkpoint is resumed only by a run with the same params and inputs (see tests/test_resume.py)."""
+    import dataclasses
+    from dgcnn_ie.decode import Thresholds
+    from dgcnn_ie.train import _fingerprint
+    schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
+    p = schema.predicates[0]
+    train = [_sample("甲写了乙书", [Triple("乙书", p, "甲")]), _sample("丙写了丁书", [Triple("丁书", p, "丙")])]
+    dev = [_sample("戊写了己书", [Triple("己书", p, "戊")])]
+
+    def fp(train=train, dev=dev, model=CFG_MODEL, cfg_train=CFG_TRAIN, seed=0, thresholds=Thresholds(), cands=None,
+           min_count=1):
+        encoder = Encoder(CharVocab.build([s.text for s in train + dev], min_count), NoWordVectors(0), schema, 64)
+        return _fingerprint(train, dev, schema=schema, cfg_model=model, cfg_train=cfg_train, encoder=encoder,
+                            seed=seed, thresholds=thresholds, decode_batch_size=64, kb_candidates=cands,
+                            dev_candidates=cands and [[]])
+    base = fp()
+    assert fp() == base
+    changed = [fp(train=[train[0], _sample("丙写了丁书", [Triple("丁书", p, "丁")])]), fp(dev=train[:1]),
+               fp(model=dataclasses.replace(CFG_MODEL, width=32)), fp(cfg_train=dataclasses.replace(CFG_TRAIN, lr=0.01)),
+               fp(seed=1), fp(thresholds=Thresholds(0.6, 0.4)), fp(cands=[[], [((0, 1), 0, (2, 3))]]), fp(min_count=2)]
+    assert base not in changed and len(set(changed)) == len(changed)

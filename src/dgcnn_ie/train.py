@@ -166,11 +166,11 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
         return checkpoint.digest([(s.text, sorted(s.triples)) for s in samples])
 
     return checkpoint.digest(
-        {"model": as_dict(cfg_model), "train": as_dict(cfg_train), "seed": seed,
+        {"model_config": as_dict(cfg_model), "train_config": as_dict(cfg_train), "seed": seed,
          "thresholds": [thresholds.start, thresholds.end], "decode_batch_size": decode_batch_size,
          "format": schema.format, "predicates": list(schema.predicates), "chars": encoder.vocab.chars,
          "min_char_count": encoder.vocab.min_count, "max_len": encoder.max_len, "words": word_id,
-         "train": samples_id(train_samples), "dev": samples_id(dev_samples),
+         "train_samples": samples_id(train_samples), "dev_samples": samples_id(dev_samples),
          "candidates": checkpoint.digest(kb_candidates, dev_candidates)})
 
 
@@ -264,6 +264,8 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             history, global_step, after_plateau = state["history"], state["global_step"], state["after_plateau"]
             best_f1, best_epoch, best_scores = state["best_f1"], state["best_epoch"], state["best_scores"]
             first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
+            encoder.stats.clear()
+            encoder.stats.update(state["encoder_stats"])      # what encoding counted so far (reported)
             log(f"{label}: resuming from {checkpoint_dir} after epoch {state['epoch']}/{epochs}")
     started = time.perf_counter()
     for epoch in range(first_epoch, epochs + 1):
@@ -315,6 +317,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                             {"epoch": epoch, "epochs": epochs, "global_step": global_step,
                              "after_plateau": after_plateau, "best_f1": best_f1, "best_epoch": best_epoch,
                              "best_scores": best_scores, "history": history,
+                             "encoder_stats": dict(encoder.stats),
                              "seconds": seconds_before + time.perf_counter() - started},
                             {"model": [v.numpy() for v in models.train.variables],
                              "optimizer": [v.numpy() for v in optimizer.variables],
