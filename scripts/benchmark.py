@@ -53,7 +53,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT / "data" / "synthetic" / "train.json"
@@ -103,26 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def read_params(path) -> tuple[dict, str]:
-    """The parsed params file and its text (for line numbers in config errors), as `config.load_config`
-    reads it."""
-    from dgcnn_ie.config import ConfigError
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}:1: no such parameters file") from None
-    try:
-        return yaml.safe_load(text), text
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML "
-                          f"({getattr(e, 'problem', None) or e})") from None
-
-
 def load_config(path, sets: list[str]):
     """The typed, validated `Config` of the params file ``path`` with the ``--set`` overrides applied."""
-    from dgcnn_ie.config import config_from_dict
+    from dgcnn_ie.config import config_from_dict, read_params
 
     params, text = read_params(path)
     if not isinstance(params, dict):
@@ -132,6 +114,8 @@ def load_config(path, sets: list[str]):
 
 def apply_overrides(params: dict, sets: list[str]) -> dict:
     """A copy of ``params`` with each ``"a.b=VALUE"`` applied; the key must exist (typo guard)."""
+    from dgcnn_ie.config import yaml_value
+
     params = copy.deepcopy(params)
     for item in sets:
         key, sep, raw = item.partition("=")
@@ -145,7 +129,7 @@ def apply_overrides(params: dict, sets: list[str]) -> dict:
             node = node[part]
         if leaf not in node:
             raise ValueError(f"--set {item!r}: params has no key {key!r}")
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = yaml_value(raw)
     return params
 
 

@@ -192,3 +192,40 @@ def test_console_command_dispatches(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "usage: dgcnn-ie predict" in capsys.readouterr().out
+
+
+def test_dvc_written_values_read_as_dvc_reads_them(tmp_path):
+    """`dvc exp run -S train.lr=0.00001` writes `lr: 1e-05` (YAML 1.2): a float here too, not a string."""
+    from dvc.utils.hydra import apply_overrides
+    path = write_params(tmp_path / "params.yaml")
+    apply_overrides(str(path), ["train.lr=0.00001", "train.lr_after_plateau=1e-6", "train.ema=false"])
+    cfg = load_config(path)
+    assert (cfg.train.lr, cfg.train.lr_after_plateau, cfg.train.ema) == (1e-05, 1e-06, False)
+    text = path.read_text(encoding="utf-8").replace("  ema: false", "  ema: yes")
+    assert "train.ema: must be true or false, got a string 'yes'" in _error(tmp_path, text=text)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t.replace("seed: 42", "seed: 42\nseed: 43"), "params.yaml:9: key 'seed' appears twice in its section"),
+    (lambda t: t.replace("seed: 42", "seed: &s 42\nsed: *s"), ": anchors (&name) are not supported"),
+    (lambda t: t.replace("  lr: 0.001", "  lr: .inf"), "train.lr: must be a finite number, got inf"),
+    (lambda t: t.replace("seed: 42", "seed: 4294967296"), "seed: must be < 4.29497e+09, got 4294967296"),
+    (lambda t: t.replace("seed: 42", "seed:"), "seed: must be an integer, got nothing"),
+    (lambda t: t.replace("extra_dir: data/extra", 'extra_dir: ""'), "word2vec.extra_dir: must not be empty"),
+    (lambda t: t.replace("  plain:\n", "  ../../x:\n"), "families.../../x: a family name is a folder"),
+])
+def test_yaml_traps_are_refused(tmp_path, edit, expected):
+    text = edit((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert expected in _error(tmp_path, text=text)
+
+
+def test_a_directory_as_params_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the parameters file"):
+        load_config(tmp_path)
+
+
+def test_training_stage_reports_a_params_error_before_loading_tensorflow(tmp_path):
+    write_params(tmp_path / "params.yaml", {"train": {"epochs": 0}})
+    proc = _stage(["train"], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: params.yaml:{_line(tmp_path, 'epochs: 0')}: train.epochs: must be >= 1, got 0"]

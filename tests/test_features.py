@@ -155,7 +155,7 @@ def test_encode_inputs_prior_features(vocab, corpus):
 # --- Encoder: training batches ---------------------------------------------------------------------
 
 def _collect(enc, samples, **kw):
-    kw = {"shuffle": True, "seed": 3, "epoch": 0, **kw}
+    kw = {"shuffle": True, "seed": 3, "epoch": 0, "augment": False, "augment_rate": 0.5, **kw}
     return list(enc.batches(samples, 8, **kw))
 
 
@@ -322,7 +322,7 @@ def test_batches_with_prior(vocab, corpus):
     assert not any(inputs["subject_prior"].any() or inputs["object_prior"].any()
                    for inputs, _ in _collect(plain, corpus))
     with pytest.raises(ValueError, match="prior=kb"):
-        plain.batches(corpus, 8, shuffle=True, seed=0, epoch=0, augment=True, kb_candidates=cands)
+        plain.batches(corpus, 8, shuffle=True, seed=0, epoch=0, augment=True, augment_rate=0.5, kb_candidates=cands)
 
 
 def test_batches_use_word_vectors(vocab, corpus, word_vectors):
@@ -337,10 +337,10 @@ def test_bad_batch_requests_raise(vocab, corpus):
     enc = Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=512)
     unlabelled = Sample("张三丰", [], labelled=False, source="x:1", raw={})
     with pytest.raises(ValueError, match="no labels"):
-        enc.batches([unlabelled], 8, shuffle=False, seed=0, epoch=0)
+        enc.batches([unlabelled], 8, shuffle=False, seed=0, epoch=0, augment=False, augment_rate=0.5)
     with pytest.raises(ValueError, match="batch_size"):
-        enc.batches(corpus, 0, shuffle=False, seed=0, epoch=0)
+        enc.batches(corpus, 0, shuffle=False, seed=0, epoch=0, augment=False, augment_rate=0.5)
     with pytest.raises(ValueError, match="candidate lists"):
-        enc.batches(corpus, 8, shuffle=False, seed=0, epoch=0, kb_candidates=[[]])
+        enc.batches(corpus, 8, shuffle=False, seed=0, epoch=0, augment=False, augment_rate=0.5, kb_candidates=[[]])
     with pytest.raises(ValueError, match="max_len"):
         Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=0)

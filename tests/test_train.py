@@ -42,7 +42,7 @@ def test_warmup_steps_are_epochs_of_batches():
     ([0.7] * 3 + [0.9] + [0.6] * 7 + [0.4], True),  # last epoch below min_f1
 ])
 def test_plateau_rule(f1s, expected):
-    assert plateau_reached(f1s, min_epoch=10, patience=8, min_f1=0.5) is expected
+    assert plateau_reached(f1s, min_epoch=10, patience=8, min_f1=0.5, force_epoch=0) is expected
 
 
 def test_plateau_forced_epoch():

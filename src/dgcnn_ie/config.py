@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +37,16 @@ TOO_MANY_REMOVED = ("raw_labels", "refuse")
 PARAMS_FILE = "params.yaml"
 
 
+_FAMILY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
 class ConfigError(DataError):
     """A params problem. From `load_config` the message starts with "<file>:<line>: <dotted key>: "; a stage
     that finds a value wrong for the data it reads (e.g. a data.source.dir that is no folder) starts it
     with "<dotted key>: "."""
 
 
-class UndeclaredParam(AttributeError):
+class UndeclaredParam(Exception):
     """A stage read a params key it does not declare (a bug in the stage, not a user error)."""
 
 
@@ -55,7 +60,7 @@ def _spec(*, choices: tuple | None = None, ge: float | None = None, gt: float | 
 # ---------------------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
 class SourceConfig:
-    dir: str
+    dir: str = _spec(nonempty=True)
     schema: str = _spec(nonempty=True)
     train: str = _spec(nonempty=True)
     dev: str
@@ -89,7 +94,7 @@ class Word2VecConfig:
     min_count: int = _spec(ge=1)
     epochs: int = _spec(ge=1)
     negative: int = _spec(ge=1)
-    extra_dir: str
+    extra_dir: str = _spec(nonempty=True)
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class ReportConfig:
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = _spec(ge=0)
+    seed: int = _spec(ge=0, lt=2 ** 32)
     data: DataConfig
     folds: FoldsConfig
     segment: SegmentConfig
@@ -273,8 +278,11 @@ class _Builder:
               float: isinstance(value, (int, float)) and not isinstance(value, bool),
               str: isinstance(value, str)}[tp]
         if not ok:
-            raise self.error(line_key, f"{key}: must be {_TYPE_WORDS[tp]}, got {_kind(value)} {value!r}")
+            shown = "" if value is None else f" {value!r}"
+            raise self.error(line_key, f"{key}: must be {_TYPE_WORDS[tp]}, got {_kind(value)}{shown}")
         value = float(value) if tp is float else value
+        if tp is float and not math.isfinite(value):
+            raise self.error(line_key, f"{key}: must be a finite number, got {value!r}")
         choices = meta.get("choices")
         if choices is not None and value not in choices:
             raise self.error(line_key, f"{key}: must be one of {', '.join(choices)}, got {value!r}")
@@ -292,23 +300,88 @@ _TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str:
 
 
 def _kind(value: Any) -> str:
+    if isinstance(value, dict) and not value:
+        return "an empty mapping"
     return {dict: "a mapping", list: "a list", type(None): "nothing", bool: "a boolean", int: "an integer",
             float: "a number", str: "a string"}.get(type(value), type(value).__name__)
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """YAML as DVC reads and writes params.yaml (ruamel, YAML 1.2): ``1e-05`` is a float (PyYAML's YAML 1.1
+    would read a string), only ``true`` / ``false`` are booleans (not ``yes`` / ``on``); and, stricter than
+    both, a repeated key or an alias / anchor is an error (silently last-wins or shared values otherwise)."""
+
+    yaml_implicit_resolvers = {k: [r for r in v if r[0] not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
+                               for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"line {mark.line + 1}: aliases (*name) are not supported in a params file")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: anchors (&name) are not supported in a params file")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in its section")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+               r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+_ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+
+def yaml_value(text: str) -> Any:
+    """A value written as DVC's ``-S key=value`` writes it (YAML 1.2: ``1e-05`` is a float)."""
+    return yaml.load(text, Loader=_ParamsLoader)
+
+
+def read_params(path: str | Path = PARAMS_FILE) -> tuple[Any, str]:
+    """(the parsed params file, its text), or a one-line ConfigError naming the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}:1: no such parameters file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}:1: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}:1: cannot read the parameters file ({e.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_ParamsLoader), text
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        if mark is None:
+            line, _, detail = str(e).partition(": ")
+            if line.startswith("line "):
+                raise ConfigError(f"{path}:{line[5:]}: {detail}") from None
+        raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML "
+                          f"({getattr(e, 'problem', None) or e})") from None
+
+
 def _key_lines(text: str) -> dict[str, int]:
-    """Dotted key -> 1-based line of the key in the YAML text (top-level mappings only)."""
+    """Dotted key -> 1-based line of the key in the YAML text (mappings only)."""
     lines: dict[str, int] = {}
 
     def walk(node, prefix):
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 key = f"{prefix}{k.value}"
-                lines[key] = k.start_mark.line + 1
+                lines.setdefault(key, k.start_mark.line + 1)
                 walk(v, key + ".")
 
     try:
-        walk(yaml.compose(text), "")
+        walk(yaml.compose(text, Loader=_ParamsLoader), "")
     except yaml.YAMLError:
         pass
     return lines
@@ -320,6 +393,10 @@ def _check_cross(cfg: Config, b: _Builder) -> None:
     if bad:
         raise b.error("cv.folds", f"cv.folds: fold {bad[0]} does not exist with folds.k {cfg.folds.k} "
                                   f"(folds are 0..{cfg.folds.k - 1})")
+    for name in cfg.families:
+        if not _FAMILY_NAME.match(name):
+            raise b.error(f"families.{name}", f"families.{name}: a family name is a folder and a command-line "
+                                              f"argument: letters, digits, _ and - only, starting with a letter")
     unknown = [f for f in cfg.cv.families if f not in cfg.families]
     if unknown:
         raise b.error("cv.families", f"cv.families: {unknown[0]!r} is not a family declared under families "
@@ -348,18 +425,7 @@ def model_config_from_dict(model: Any, source: str) -> ModelConfig:
 
 def load_config(path: str | Path = PARAMS_FILE) -> Config:
     """params.yaml, read and validated as a whole (see the module docstring)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}:1: no such parameters file") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}:1: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        params = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML "
-                          f"({getattr(e, 'problem', None) or e})") from None
+    params, text = read_params(path)
     return config_from_dict(params, str(path), text)
 
 

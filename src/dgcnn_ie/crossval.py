@@ -39,8 +39,8 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
     selection, batch = Thresholds.from_config(train_cfg.selection_thresholds), config.decode.batch_size
     assignment = load_folds(layout.FOLDS, list(samples))
     if fold not in set(assignment):
-        raise DataError(f"{layout.FOLDS}:1: fold {fold} is not in it (folds 0..{max(assignment)}); "
-                        f"re-run the folds stage after changing folds.k")
+        raise DataError(f"{layout.FOLDS}:1: there is no fold {fold} (folds 0..{max(assignment)}): "
+                        f"check the --fold argument and cv.folds against folds.k")
     held_idx = [i for i, a in enumerate(assignment) if a == fold]
     train_idx = [i for i, a in enumerate(assignment) if a != fold]
     train, held = [samples[i] for i in train_idx], [samples[i] for i in held_idx]

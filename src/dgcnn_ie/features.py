@@ -178,7 +178,7 @@ class Encoder:
         return out
 
     def batches(self, samples: Sequence[Sample], batch_size: int, *, shuffle: bool, seed: int, epoch: int,
-                augment: bool = False, augment_rate: float = 0.5,
+                augment: bool, augment_rate: float,
                 kb_candidates: Sequence[list] | None = None) -> Iterator[tuple[dict, dict]]:
         """Training batches ``(inputs, targets)``, deterministic given ``seed`` and ``epoch``.
 

@@ -30,7 +30,8 @@ TRAIN_READ_REPORT = Path("reports/data/train_read.json")
 
 # word2vec
 WORD2VEC_DIR = Path("models/word2vec")
-WORD2VEC_VECTORS = WORD2VEC_DIR / "vectors.kv"
+VECTORS_FILE = "vectors.kv"                  # gensim KeyedVectors (with .npy side files when large)
+WORD2VEC_VECTORS = WORD2VEC_DIR / VECTORS_FILE
 WORD2VEC_STATS = Path("reports/word2vec/stats.json")
 
 # every training writes its per-epoch history into its history folder under these names

@@ -71,7 +71,7 @@ def warmup_steps(n_samples: int, batch_size: int, warmup_epochs: float) -> int:
 
 
 def plateau_reached(f1s: Sequence[float], *, min_epoch: int, patience: int, min_f1: float,
-                    force_epoch: int = 0) -> bool:
+                    force_epoch: int) -> bool:
     """The reference rule, checked after each epoch: more than ``min_epoch`` epochs done and
     either the last F1 is below ``min_f1`` or the best (first maximum) is ``patience`` or more
     epochs old; or exactly ``force_epoch`` epochs done (0: never)."""

@@ -19,10 +19,10 @@ from pathlib import Path
 from gensim.models import KeyedVectors, Word2Vec
 
 from .config import ConfigError
+from .layout import VECTORS_FILE
 from .data import DataError, atomic_dir, casefold_text, read_dataset
 from .segment import Segmenter
 
-VECTORS_FILE = "vectors.kv"
 
 
 def read_corpus_texts(paths: Sequence[tuple[str, str | os.PathLike]], schema, data,

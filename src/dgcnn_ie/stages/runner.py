@@ -61,8 +61,8 @@ def run_stage(name: str, params_path: str = PARAMS_FILE, **options):
     A stage's optional ``position(config, **options) -> (k, N)`` gets the whole config: it only says
     which of the N models of its kind this run trains, for the progress lines (the one read that is
     not limited to the stage's PARAMS, as it cannot change any output)."""
+    config = load_config(params_path)          # before the stage's imports (TensorFlow): errors come first
     module = stage_module(name)
-    config = load_config(params_path)
     for path in remove_stale_temps(layout.OUTPUT_ROOTS):
         log(f"removed {path}: left behind by a killed run")
     if hasattr(module, "position"):
@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     if name not in STAGES:
         sys.stderr.write(f"error: unknown stage {name!r}\n" + _usage())
         return EXIT_ERROR
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not {"-h", "--help"} & set(argv[1:]):      # a params error is reported before TensorFlow loads
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--params", default=PARAMS_FILE)
+        try:
+            load_config(pre.parse_known_args(argv[1:])[0].params)
+        except DataError as e:
+            return _error(str(e))
     module = stage_module(name)
     parser = argparse.ArgumentParser(prog=f"python -m {__package__} {name}",
                                      description=(module.__doc__ or "").strip().splitlines()[0])
@@ -92,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(parser)
     options = vars(parser.parse_args(argv[1:]))
     params_path = options.pop("params")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
     handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
