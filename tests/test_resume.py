@@ -107,6 +107,8 @@ def test_killed_training_resumes_to_the_same_model(tmp_path, uninterrupted, sign
         (root / "models/.single.4194301.0badf00d.tmpdir/model.keras").write_bytes(b"")
     epoch = json.loads((root / "checkpoints/single/state.json").read_text(encoding="utf-8"))["epoch"]
     assert KILL_AFTER <= epoch < EPOCHS
+    live = json.loads((root / "reports/train/metrics.json").read_text(encoding="utf-8"))   # what dvc exp show shows
+    assert live["in_progress"] and live["epochs"] == EPOCHS and live["epochs_done"] >= epoch
     resumed = _train(root)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from checkpoints/single after epoch {epoch}/{EPOCHS}" in resumed.stderr

@@ -57,7 +57,8 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
                              seed=config.seed, out_dir=run.history_dir, thresholds=selection,
                              decode_batch_size=batch, kb_candidates=train_cands, dev_candidates=held_cands,
                              checkpoint_dir=run.checkpoint_dir,
-                             label=f"{run.name} fold {fold}, model {position[0]}/{position[1]}")
+                             label=f"{run.name} fold {fold}, model {position[0]}/{position[1]}",
+                             on_epoch=lambda progress: write_metrics(run.report_path, {"in_progress": True, **progress}))
         extractor = make_extractor(result.models, encoder, schema, model, selection,
                                    uses_prior=candidates is not None, segment=config.segment,
                                    normalize=data.normalize, batch_size=batch)

@@ -193,7 +193,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                 thresholds: Thresholds = Thresholds(), decode_batch_size: int = 64,
                 kb_candidates: Sequence[list] | None = None,
                 dev_candidates: Sequence[list] | None = None,
-                checkpoint_dir=None, label: str = "model 1/1",
+                checkpoint_dir=None, label: str = "model 1/1", on_epoch: Callable[[dict], None] | None = None,
                 log: Callable[[str], None] = default_log) -> TrainResult:
     """Train one model; writes ``out_dir/history.json`` and ``history.csv`` after every epoch.
 
@@ -204,7 +204,9 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     ``checkpoint_dir``: save the whole training state there after every epoch and resume from a
     checkpoint of the same fingerprint (see `dgcnn_ie.checkpoint`); the caller marks it complete
     (`checkpoint.mark_complete` with ``TrainResult.fingerprint``) once the model is saved.
-    ``label`` starts every epoch line (e.g. "cv/prior fold 3, model 8/8").
+    ``label`` starts every epoch line (e.g. "cv/prior fold 3, model 8/8"). ``on_epoch(progress)`` is
+    called after every epoch with ``{"epochs_done", "epochs", "best_epoch", "best_dev_f1", "last_dev_f1"}``
+    (the stages write it to their metrics file, so `dvc exp show` follows a running training).
     """
     if dev_samples and (kb_candidates is None) != (dev_candidates is None):
         raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
@@ -312,6 +314,9 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             log(f"{label}: plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
                 f"lr {cfg_train.lr_after_plateau}")
         _write_history(out_dir, history)
+        if on_epoch is not None:
+            on_epoch({"epochs_done": epoch, "epochs": epochs, "best_epoch": best_epoch, "best_dev_f1": best_f1,
+                      "last_dev_f1": row["dev_f1"]})
         if checkpoint_dir is not None:
             checkpoint.save(checkpoint_dir, fingerprint,
                             {"epoch": epoch, "epochs": epochs, "global_step": global_step,

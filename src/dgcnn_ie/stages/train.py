@@ -42,7 +42,9 @@ def run(config: Config) -> dict:
         result = train_model(train, dev, schema=schema, cfg_model=model, cfg_train=config.train,
                              thresholds=selection, decode_batch_size=decode_batch,
                              encoder=encoder, seed=config.seed, out_dir=layout.TRAIN_REPORT_DIR,
-                             checkpoint_dir=layout.SINGLE_CHECKPOINT, label="single model 1/1")
+                             checkpoint_dir=layout.SINGLE_CHECKPOINT, label="single model 1/1",
+                             on_epoch=lambda progress: write_metrics(layout.TRAIN_METRICS,
+                                                                     {"in_progress": True, **progress}))
         extractor = make_extractor(result.models, encoder, schema, model, selection, uses_prior=False,
                                    segment=config.segment, normalize=data.normalize, batch_size=decode_batch)
         extractor.save(layout.SINGLE_MODEL_DIR)
