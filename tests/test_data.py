@@ -477,3 +477,28 @@ def test_real_lic_write_read_round_trip(shared_data, tmp_path):
     back, _ = read_dataset(tmp_path / "p.json", schema, on_error="raise")
     assert [set(s.triples) for s in back] == [set(s.triples) for s in samples]
     assert all(b.raw["postag"] == s.raw["postag"] and b.text == s.text for b, s in zip(back, samples))
+
+
+def test_remove_stale_temps_only_takes_dead_processes_leftovers(tmp_path):
+    import subprocess
+    import sys
+    from dgcnn_ie.data import remove_stale_temps
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)                      # finished: its pid is free
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "m").mkdir()
+        stale = [tmp_path / f".x.json.{dead_pid}.0123abcd.tmp", tmp_path / "m" / f".fold0.{dead_pid}.0badf00d.tmpdir"]
+        stale[0].write_text("half")
+        stale[1].mkdir()
+        (stale[1] / "model.keras").write_bytes(b"")
+        busy = tmp_path / f".y.json.{live.pid}.0123abcd.tmp"
+        busy.write_text("being written")
+        keep = [tmp_path / "x.json", tmp_path / ".hidden", tmp_path / ".x.json.12.tmp"]
+        for path in keep:
+            path.write_text("mine")
+        assert sorted(remove_stale_temps([tmp_path, tmp_path / "absent"])) == sorted(stale)
+        assert busy.exists() and all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+    finally:
+        live.kill()
+        live.wait()

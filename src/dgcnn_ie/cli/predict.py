@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from ..data import DataError, load_schema, read_dataset, write_predictions
@@ -66,13 +67,20 @@ def main(argv: list[str] | None = None) -> dict | None:
     return metrics
 
 
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)      # unwinds: atomic_write removes its temp file
+
+
 def cli(argv: list[str] | None = None) -> int:
-    """`dgcnn-ie predict`: `main` with input errors as one line and exit status 1."""
+    """`dgcnn-ie predict`: `main` with input errors as one line and exit status 1; SIGTERM leaves no temp file."""
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         main(argv)
     except (DataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
