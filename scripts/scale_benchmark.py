@@ -17,7 +17,7 @@ them, writing the test predictions) is timed as `ensemble_io` through the stage'
 scripts/benchmark.py). Peak RSS is each stage process's own (`wait4`). Goal (issue 13): every
 stage <= 10 minutes and <= 4 GiB on 2 cores, roughly linear in the input.
 
-Writes reports/benchmark/scale.json and scale.md. Run it on an idle machine.
+Writes reports/benchmark/scale.json and scale.md (scale_postag.* with --postag). Run it on an idle machine.
 """
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def parse_args(argv=None):
     ap.add_argument("--keep", type=Path, help="keep the work folders under this folder")
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="where scale.json / scale.md go")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--postag", action="store_true",
+                    help="generate LIC2019's `postag` field too (real LIC2019 lines carry it: about 3x the bytes)")
     ap.add_argument("--ensemble-io", type=Path, help=argparse.SUPPRESS)   # internal: one size's ensemble IO
     return ap.parse_args(argv)
 
@@ -67,12 +69,13 @@ def run_measured(args: list[str], cwd: Path, env: dict) -> tuple[float, float, s
     return seconds, usage.ru_maxrss / 1024, err[-400:]
 
 
-def make_project(work: Path, sizes: dict, seed: int) -> dict:
+def make_project(work: Path, sizes: dict, seed: int, postag: bool = False) -> dict:
     """Generated data + params; returns the generator's own timing."""
     work.mkdir(parents=True)
     env = _env()
     seconds, rss, _ = run_measured([sys.executable, "-m", "dgcnn_ie.synthetic", "--out", str(work / "source"),
-                                    "--seed", str(seed), *[f"--{k}={v}" for k, v in sizes.items()]], work, env)
+                                    "--seed", str(seed), *[f"--{k}={v}" for k, v in sizes.items()],
+                                    *(["--postag"] if postag else [])], work, env)
     shutil.copytree(REPO_ROOT / "data/extra", work / "data/extra")
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["data"]["source"]["dir"] = "source"
@@ -123,9 +126,10 @@ def ensemble_io(work: Path, folds: list[int], families: list[str], seed: int) ->
     return {"seconds": time.perf_counter() - t0, "oof_union_f1": scores.get("clean/union", {}).get("f1")}
 
 
-def run_size(work: Path, scale: float, seed: int) -> dict:
+def run_size(work: Path, scale: float, seed: int, postag: bool = False) -> dict:
     sizes = {k: max(8, round(v * scale)) for k, v in FULL.items()}
-    out = {"scale": scale, "sizes": sizes, "generate": make_project(work, sizes, seed), "stages": {}}
+    out = {"scale": scale, "sizes": sizes, "postag": postag, "generate": make_project(work, sizes, seed, postag),
+           "stages": {}}
     params = yaml.safe_load((work / "params.yaml").read_text(encoding="utf-8"))
     folds, families = params["cv"]["folds"], params["cv"]["families"]
     env = _env()
@@ -152,6 +156,9 @@ def markdown(doc: dict) -> str:
     runs = doc["runs"]
     lines = ["# Non-training stages at competition size", "",
              f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']}; {doc['date']}.", "",
+             "Input files: " + "; ".join(f"{r['scale']:g} x train {r['input_mib']['train.json']:.0f} MiB" for r in runs)
+             + (" (with LIC2019's `postag` field)" if runs[0].get("postag") else
+                " (without LIC2019's `postag` field; see scale_postag.md for lines that carry it)") + ".  ",
              "Sizes (train / dev / test lines): " + "; ".join(
                  f"{r['scale']:g} x = {r['sizes']['train']:,} / {r['sizes']['dev']:,} / {r['sizes']['test']:,}"
                  for r in runs) + ".", "",
@@ -190,7 +197,7 @@ def main(argv=None) -> dict:
         runs = []
         for scale in sorted(args.scales):
             print(f"scale {scale:g}", file=sys.stderr, flush=True)
-            runs.append(run_size(root / f"scale-{scale:g}", scale, args.seed))
+            runs.append(run_size(root / f"scale-{scale:g}", scale, args.seed, args.postag))
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -199,8 +206,9 @@ def main(argv=None) -> dict:
            "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
            "date": time.strftime("%Y-%m-%d"), "runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scale.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    (args.out / "scale.md").write_text(markdown(doc), encoding="utf-8")
+    name = "scale_postag" if args.postag else "scale"
+    (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (args.out / f"{name}.md").write_text(markdown(doc), encoding="utf-8")
     print(markdown(doc))
     return doc
 

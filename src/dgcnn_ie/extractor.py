@@ -31,6 +31,7 @@ from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import OBJECT_INPUTS, SUBJECT_INPUTS, Models, load_models
 from .segment import get_segmenter
+from .utils import deferred_stop, raise_if_stopped
 
 CONFIG_VERSION = 1
 MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE = "model.keras", "config.json", "char_vocab.json", "schema.json"
@@ -76,10 +77,12 @@ def predict_samples(prob_model: ProbabilityModel, samples: Sequence[Sample | str
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     results: list[set[Triple]] = [set() for _ in texts]
-    for idx in (progress(chunks, desc="predict") if show_progress else chunks):
-        batch = TextBatch([texts[i] for i in idx], None if candidates is None else [candidates[i] for i in idx])
-        for i, triples in zip(idx, extract(prob_model, batch, batch.texts, schema, thresholds)):
-            results[i] = triples
+    with deferred_stop():       # a signal stops between batches, never inside TensorFlow
+        for idx in (progress(chunks, desc="predict") if show_progress else chunks):
+            batch = TextBatch([texts[i] for i in idx], None if candidates is None else [candidates[i] for i in idx])
+            for i, triples in zip(idx, extract(prob_model, batch, batch.texts, schema, thresholds)):
+                results[i] = triples
+            raise_if_stopped()
     return results
 
 

@@ -36,8 +36,8 @@ from .extractor import Extractor, input_specs, progress
 from .features import Encoder, WordVectors
 from .metrics import score
 from .model import Models, build_models, has_softmax_objects, masked_loss
+from .utils import deferred_stop, raise_if_stopped, set_seed
 from .utils import log as default_log
-from .utils import set_seed
 
 HOLDOUT_FRACTION = 0.1
 HISTORY_FIELDS = ("epoch", "loss", "dev_precision", "dev_recall", "dev_f1", "lr", "seconds", "reloaded")
@@ -271,63 +271,65 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             log(f"{label}: resuming from {checkpoint_dir} after epoch {state['epoch']}/{epochs}")
     started = time.perf_counter()
     for epoch in range(first_epoch, epochs + 1):
-        t0 = time.perf_counter()
-        batches = encoder.batches(train_samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                  augment=cfg_train.augment,
-                                  augment_rate=cfg_train.augment_rate,
-                                  kb_candidates=kb_candidates)
-        losses = []
-        lr = base_lr
-        for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
-            lr = cfg_train.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
-            losses.append(float(step(inputs, targets, tf.constant(lr, tf.float32))))
-            global_step += 1
-        if ema is not None:
-            ema.apply()
-        try:
-            pred = extractor.predict(dev_samples, batch_size=decode_batch_size,
-                                     candidates=dev_candidates)
-            scores = score(gold, pred, schema.format)
-            if scores["f1"] >= best_f1:  # ties: the later, longer trained weights
-                best_f1, best_epoch = scores["f1"], epoch
-                best_scores = {k: scores[k] for k in ("precision", "recall", "f1")}
-                best_weights = models.train.get_weights()
-        finally:
+        with deferred_stop():           # a signal stops between steps, never inside TensorFlow
+            t0 = time.perf_counter()
+            batches = encoder.batches(train_samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                      augment=cfg_train.augment,
+                                      augment_rate=cfg_train.augment_rate,
+                                      kb_candidates=kb_candidates)
+            losses = []
+            lr = base_lr
+            for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
+                lr = cfg_train.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
+                losses.append(float(step(inputs, targets, tf.constant(lr, tf.float32))))
+                global_step += 1
+                raise_if_stopped()
             if ema is not None:
-                ema.restore()
-        row = {"epoch": epoch, "loss": float(np.mean(losses)), "dev_precision": scores["precision"],
-               "dev_recall": scores["recall"], "dev_f1": scores["f1"], "lr": lr,
-               "seconds": time.perf_counter() - t0, "reloaded": False}
-        history.append(row)
-        done_here = epoch - first_epoch + 1
-        eta = (time.perf_counter() - started) / done_here * (epochs - epoch)
-        log(f"{label}: epoch {epoch}/{epochs}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} "
-            f"R {row['dev_recall']:.4f} F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), "
-            f"{row['seconds']:.1f}s, ETA {_eta(eta)}")
-        if not after_plateau and epoch < epochs and plateau_reached(
-                [h["dev_f1"] for h in history], min_epoch=cfg_train.plateau_min_epoch,
-                patience=cfg_train.plateau_patience, min_f1=cfg_train.plateau_min_f1,
-                force_epoch=cfg_train.plateau_force_epoch):
-            models.train.set_weights(best_weights)
-            optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
-            after_plateau, row["reloaded"] = True, True
-            log(f"{label}: plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
-                f"lr {cfg_train.lr_after_plateau}")
-        _write_history(out_dir, history)
-        if on_epoch is not None:
-            on_epoch({"epochs_done": epoch, "epochs": epochs, "best_epoch": best_epoch, "best_dev_f1": best_f1,
-                      "last_dev_f1": row["dev_f1"]})
-        if checkpoint_dir is not None:
-            checkpoint.save(checkpoint_dir, fingerprint,
-                            {"epoch": epoch, "epochs": epochs, "global_step": global_step,
-                             "after_plateau": after_plateau, "best_f1": best_f1, "best_epoch": best_epoch,
-                             "best_scores": best_scores, "history": history,
-                             "encoder_stats": dict(encoder.stats),
-                             "seconds": seconds_before + time.perf_counter() - started},
-                            {"model": [v.numpy() for v in models.train.variables],
-                             "optimizer": [v.numpy() for v in optimizer.variables],
-                             "ema": [v.numpy() for v in ema.state_variables] if ema is not None else [],
-                             "best": list(best_weights) if best_weights is not None else []})
+                ema.apply()
+            try:
+                pred = extractor.predict(dev_samples, batch_size=decode_batch_size,
+                                         candidates=dev_candidates)
+                scores = score(gold, pred, schema.format)
+                if scores["f1"] >= best_f1:  # ties: the later, longer trained weights
+                    best_f1, best_epoch = scores["f1"], epoch
+                    best_scores = {k: scores[k] for k in ("precision", "recall", "f1")}
+                    best_weights = models.train.get_weights()
+            finally:
+                if ema is not None:
+                    ema.restore()
+            row = {"epoch": epoch, "loss": float(np.mean(losses)), "dev_precision": scores["precision"],
+                   "dev_recall": scores["recall"], "dev_f1": scores["f1"], "lr": lr,
+                   "seconds": time.perf_counter() - t0, "reloaded": False}
+            history.append(row)
+            done_here = epoch - first_epoch + 1
+            eta = (time.perf_counter() - started) / done_here * (epochs - epoch)
+            log(f"{label}: epoch {epoch}/{epochs}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} "
+                f"R {row['dev_recall']:.4f} F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), "
+                f"{row['seconds']:.1f}s, ETA {_eta(eta)}")
+            if not after_plateau and epoch < epochs and plateau_reached(
+                    [h["dev_f1"] for h in history], min_epoch=cfg_train.plateau_min_epoch,
+                    patience=cfg_train.plateau_patience, min_f1=cfg_train.plateau_min_f1,
+                    force_epoch=cfg_train.plateau_force_epoch):
+                models.train.set_weights(best_weights)
+                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
+                after_plateau, row["reloaded"] = True, True
+                log(f"{label}: plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
+                    f"lr {cfg_train.lr_after_plateau}")
+            _write_history(out_dir, history)
+            if on_epoch is not None:
+                on_epoch({"epochs_done": epoch, "epochs": epochs, "best_epoch": best_epoch, "best_dev_f1": best_f1,
+                          "last_dev_f1": row["dev_f1"]})
+            if checkpoint_dir is not None:
+                checkpoint.save(checkpoint_dir, fingerprint,
+                                {"epoch": epoch, "epochs": epochs, "global_step": global_step,
+                                 "after_plateau": after_plateau, "best_f1": best_f1, "best_epoch": best_epoch,
+                                 "best_scores": best_scores, "history": history,
+                                 "encoder_stats": dict(encoder.stats),
+                                 "seconds": seconds_before + time.perf_counter() - started},
+                                {"model": [v.numpy() for v in models.train.variables],
+                                 "optimizer": [v.numpy() for v in optimizer.variables],
+                                 "ema": [v.numpy() for v in ema.state_variables] if ema is not None else [],
+                                 "best": list(best_weights) if best_weights is not None else []})
     if best_weights is not None:
         models.train.set_weights(best_weights)
     return TrainResult(models=models, history=history, best_epoch=best_epoch, best=best_scores,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
 import sys
 import time
 
@@ -26,3 +28,55 @@ def set_seed(seed: int) -> None:
 def log(msg: str) -> None:
     """Timestamped progress line on stderr (stdout stays free for data)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------- stopping cleanly
+class Stopped(BaseException):
+    """SIGTERM / SIGINT arrived: unwind (every ``finally`` and temp-file cleanup runs), then exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_deferring = 0
+_pending: int | None = None
+
+
+def _on_signal(signum, frame):
+    global _pending
+    if _deferring:            # inside TensorFlow: an exception raised there can be swallowed by its tracing
+        _pending = signum
+        return
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM and SIGINT raise `Stopped` (at once, or at the next `raise_if_stopped` inside `deferred_stop`)."""
+    handlers = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def deferred_stop():
+    """A signal arriving in this block only marks the stop; `raise_if_stopped` (call it at safe points, e.g.
+    between training steps) and the end of the block raise it."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    raise_if_stopped()
+
+
+def raise_if_stopped() -> None:
+    global _pending
+    if _pending is not None:
+        signum, _pending = _pending, None
+        raise Stopped(signum)

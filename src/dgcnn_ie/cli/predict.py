@@ -20,7 +20,7 @@ from ..data import DataError, load_schema, read_dataset, write_predictions
 from ..decode import Thresholds
 from ..extractor import load_extractor
 from ..metrics import score, write_metrics
-from ..utils import log
+from ..utils import Stopped, log, stop_on_signals
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -67,20 +67,18 @@ def main(argv: list[str] | None = None) -> dict | None:
     return metrics
 
 
-def _stop(signum, frame):
-    raise SystemExit(128 + signum)      # unwinds: atomic_write removes its temp file
-
-
 def cli(argv: list[str] | None = None) -> int:
-    """`dgcnn-ie predict`: `main` with input errors as one line and exit status 1; SIGTERM leaves no temp file."""
-    previous = signal.signal(signal.SIGTERM, _stop)
+    """`dgcnn-ie predict`: `main` with input errors as one line and exit status 1; SIGTERM / SIGINT stop it
+    cleanly (no temp file left, exit 128 + signal)."""
     try:
-        main(argv)
+        with stop_on_signals():
+            main(argv)
     except (DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except Stopped as e:
+        print(f"error: stopped by {signal.Signals(e.signum).name}; no output written", file=sys.stderr)
+        return 128 + e.signum
     return 0
 
 

@@ -26,23 +26,13 @@ from types import ModuleType
 from .. import layout
 from ..config import PARAMS_FILE, check_keys, load_config
 from ..data import DataError, remove_stale_temps
-from ..utils import log
+from ..utils import Stopped, log, stop_on_signals
 
 STAGES = ("prepare", "folds", "word2vec", "train", "evaluate", "cv_raw", "clean", "prior", "cv", "ensemble",
           "submit", "report")
 EXIT_ERROR = 2
 
 
-class Stopped(BaseException):
-    """SIGTERM / SIGINT arrived: unwind (running every cleanup) and exit 128 + signal."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _stop(signum, frame):
-    raise Stopped(signum)
 
 
 def stage_module(name: str) -> ModuleType:
@@ -101,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     options = vars(parser.parse_args(argv[1:]))
     params_path = options.pop("params")
     started = time.perf_counter()
-    handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        run_stage(name, params_path, **options)
+        with stop_on_signals():
+            run_stage(name, params_path, **options)
     except DataError as e:
         return _error(str(e))
     except FileNotFoundError as e:
@@ -112,9 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"stage {name} stopped by {signal.Signals(e.signum).name} after {time.perf_counter() - started:.0f}s; "
                f"its outputs are as they were (a training resumes at its next epoch on the next run)")
         return 128 + e.signum
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     log(f"stage {name}: done in {time.perf_counter() - started:.1f}s")
     return 0
 
