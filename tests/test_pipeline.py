@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -276,3 +277,31 @@ def test_metrics_match_recorded_baseline(pipeline):
             continue   # output bytes depend on the CPU's float rounding: compared only on request
         _compare_to_baseline(expected[path], actual[path], path, exact, problems)
     assert not problems, f"{len(problems)} differences from {BASELINE_FIXTURE.name}:\n" + "\n".join(problems[:60])
+
+
+@pytest.mark.slow
+def test_new_test_file_retrains_nothing(pipeline):
+    """A team's next test file (`-S data.source.test=...`) re-predicts; no word2vec, train or cv model reruns."""
+    repo, env, _ = pipeline
+    dvc = [sys.executable, "-m", "dvc"]
+    path = repo / "params.yaml"
+    original = path.read_text(encoding="utf-8")
+    params = yaml.safe_load(original)
+    source = params["data"]["source"]
+    lines = (repo / source["dir"] / source["test"]).read_text(encoding="utf-8").splitlines(keepends=True)
+    (repo / source["dir"] / "test2.json").write_text("".join(lines[5:] + lines[:3]), encoding="utf-8")
+    params["data"]["source"]["test"] = "test2.json"
+    try:
+        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        status = set(json.loads(_run(dvc + ["status", "--json"], repo, env)))
+        assert not {s for s in status if s.split("@")[0] in ("word2vec", "train", "cv_raw", "clean", "cv", "folds")}, \
+            status
+        out = _run(dvc + ["repro"], repo, env)
+        ran = set(re.findall(r"Running stage '([^']+)'", out))
+        assert ran == {"prepare", "prior", "evaluate", "ensemble", "submit"}, ran
+        submitted = repo / f"submission/{params['data']['format']}_submission.json"
+        assert len(submitted.read_text(encoding="utf-8").splitlines()) == len(lines) - 2
+    finally:
+        path.write_text(original, encoding="utf-8")
+        (repo / source["dir"] / "test2.json").unlink()
+        _run(dvc + ["repro"], repo, env)      # back to the module's state for the other tests

@@ -291,7 +291,7 @@ def test_report_stage_tunes_on_the_cv_models(workspace, monkeypatch):
     monkeypatch.setattr(report, "load_candidates", load_candidates)
     run_stage("report", "params.yaml")
     # candidates of each fold's KB, checked against the cleaned file the prior stage made them for
-    assert checked == [("features/prior/candidates.json", "train", f, "data/cleaned/train.json:1") for f in (0, 1)]
+    assert checked == [("features/prior", "train", f, "data/cleaned/train.json:1") for f in (0, 1)]
     assert loaded == ["models/cv/plain/fold0", "models/cv/prior/fold0", "models/cv/plain/fold1",
                       "models/cv/prior/fold1"]
     doc = json.loads((workspace / "reports/thresholds.json").read_text())

@@ -48,6 +48,17 @@ def test_dev_file_is_used_as_given(tmp_path, monkeypatch):
     assert [s.text for s in train] == [json.loads(x)["text"] for x in TRAIN]
 
 
+def test_word2vec_test_texts_only_on_request(tmp_path, monkeypatch):
+    params = _project(tmp_path, TRAIN)
+    monkeypatch.chdir(tmp_path)
+    run_stage("prepare", str(params))
+    assert (tmp_path / "data/prepared/test_texts.txt").read_text(encoding="utf-8") == ""   # the default
+    text = params.read_text(encoding="utf-8").replace("include_test: false", "include_test: true")
+    params.write_text(text, encoding="utf-8")
+    run_stage("prepare", str(params))
+    assert (tmp_path / "data/prepared/test_texts.txt").read_text(encoding="utf-8") == "《海边》作者是李四\n"
+
+
 def test_no_dev_file_holds_out_a_seeded_share(tmp_path, monkeypatch):
     params = _project(tmp_path, TRAIN)
     monkeypatch.chdir(tmp_path)

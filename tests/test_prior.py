@@ -182,7 +182,7 @@ def stage_run(tmp_path, monkeypatch):
 
 def test_stage_fold_isolation_and_self_exclusion(stage_run):
     tmp_path, assignment, stats, schema, samples = stage_run
-    path = tmp_path / layout.PRIOR_CANDIDATES
+    path = tmp_path / layout.PRIOR_DIR
     nation, author = schema.index("国籍"), schema.index("作者")
     for fold in range(4):
         cands = load_candidates(path, "train", fold, samples=samples, schema=schema)
@@ -207,7 +207,7 @@ def test_stage_fold_isolation_and_self_exclusion(stage_run):
 
 def test_load_candidates_checks_what_it_is_given(stage_run):
     tmp_path, _, _, schema, samples = stage_run
-    path = tmp_path / layout.PRIOR_CANDIDATES
+    path = tmp_path / layout.PRIOR_DIR
     with pytest.raises(DataError, match="other samples"):
         load_candidates(path, "train", 0, samples=samples[1:])
     other = Schema("lic2019", {"国籍": [("人物", "国家")], "朝代": [("人物", "Text")]}, {})
@@ -219,9 +219,10 @@ def test_load_candidates_checks_what_it_is_given(stage_run):
 
 def test_stage_is_deterministic(stage_run):
     tmp_path = stage_run[0]
-    first = (tmp_path / layout.PRIOR_CANDIDATES).read_bytes()
+    files = (layout.PRIOR_TRAIN_CANDIDATES, layout.PRIOR_DEV_CANDIDATES, layout.PRIOR_TEST_CANDIDATES)
+    first = [(tmp_path / f).read_bytes() for f in files]
     run_stage("prior")
-    assert (tmp_path / layout.PRIOR_CANDIDATES).read_bytes() == first
+    assert [(tmp_path / f).read_bytes() for f in files] == first
 
 
 # ---- real data ---------------------------------------------------------------------------------

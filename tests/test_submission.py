@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dgcnn_ie import submission
-from dgcnn_ie.data import DataError, Schema, Triple, read_dataset, write_predictions
+from dgcnn_ie.data import DataError, Schema, Triple, load_schema, read_dataset, write_predictions
 
 LIC = Schema("lic2019", {"作者": [("图书作品", "人物")], "出版社": [("书籍", "出版社")]}, {})
 DUIE = Schema("duie2", {"饰演": [("娱乐人物", "人物")], "饰演_inWork": [("娱乐人物", "影视作品")],
@@ -171,3 +171,51 @@ def test_a_test_line_without_text_is_answered_empty():
     assert submission.validate(lines, test, LIC, "s") == []
     lines[0]["spo_list"] = good_lic()[2]["spo_list"]
     assert submission.validate(lines, test, LIC, "s") == ["s:1: the line has no text, so its spo_list must be empty"]
+
+
+# ---------------------------------------------------------------------------------------- the stage
+def _submit_project(root, n=30):
+    """A source test file of n lines (line 4 has no text), the prepared schema, and a params file."""
+    from conftest import write_params
+    (root / "in").mkdir()
+    schema_line = {"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"}
+    (root / "in/schema.json").write_text(json.dumps(schema_line, ensure_ascii=False) + "\n", encoding="utf-8")
+    (root / "data/prepared").mkdir(parents=True)
+    (root / "data/prepared/schema.json").write_text((root / "in/schema.json").read_text(encoding="utf-8"))
+    rows = [{"text": f"《书{i}》的作者是张{i}"} if i != 3 else {"text": ""} for i in range(n)]
+    (root / "in/test.json").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    write_params(root / "params.yaml", {"data": {"source": {"dir": "in", "test": "test.json"}}})
+    schema = load_schema(root / "in/schema.json", "lic2019")
+    samples, _ = read_dataset(root / "in/test.json", schema)
+    return samples, schema
+
+
+@pytest.mark.parametrize("cut, first_missing", [
+    (slice(0, -5), 26),                        # the last 5 lines
+    (lambda s: s[:10] + s[20:], 12),            # 10 lines from the middle (line 4 has no text: not predicted)
+    (slice(0, 0), 1),                           # an empty predictions file
+])
+def test_submit_refuses_incomplete_predictions(tmp_path, monkeypatch, cut, first_missing):
+    from dgcnn_ie.stages.runner import run_stage
+    samples, schema = _submit_project(tmp_path)
+    kept = cut(samples) if callable(cut) else samples[cut]
+    write_predictions(tmp_path / "predictions/ensemble/test.json", kept, [set() for _ in kept], schema)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=rf"no prediction for in/test.json:{first_missing} \(\d+ test line\(s\) "
+                                        rf"without one\): the predictions are incomplete"):
+        run_stage("submit")
+    assert not (tmp_path / "submission").exists()
+
+
+def test_submit_answers_only_skipped_lines_empty(tmp_path, monkeypatch):
+    from dgcnn_ie.stages.runner import run_stage
+    samples, schema = _submit_project(tmp_path)
+    assert len(samples) == 29                                  # line 4 (no text) is skipped by the reader
+    write_predictions(tmp_path / "predictions/ensemble/test.json", samples,
+                      [{Triple(f"书{i if i < 3 else i + 1}", "作者", f"张{i if i < 3 else i + 1}")} for i in range(29)],
+                      schema)
+    monkeypatch.chdir(tmp_path)
+    path = run_stage("submit")
+    lines = [json.loads(l) for l in (tmp_path / path).read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 30 and lines[3]["spo_list"] == [] and all(len(l["spo_list"]) == 1 for i, l in
+                                                                   enumerate(lines) if i != 3)

@@ -25,8 +25,9 @@ PLACES = ["绍兴", "北京", "成都", "桐乡", "福州"]
 DEV_TEXTS = ["老舍出生于北京", "巴金出生于成都"]
 
 
-def _write_corpus(root):
-    """The prepared data files the stage reads (`layout.PREPARED_*`) and an extra-text folder."""
+def _write_corpus(root, include_test=True):
+    """The prepared data files the stage reads (`layout.PREPARED_*`; the test texts as prepare writes them
+    with `word2vec.include_test`, or empty) and an extra-text folder."""
     (root / "data/prepared").mkdir(parents=True)
     with open(root / layout.PREPARED_SCHEMA, "w", encoding="utf-8") as f:
         for entry in SCHEMA:
@@ -41,9 +42,8 @@ def _write_corpus(root):
     with open(root / layout.PREPARED_DEV, "w", encoding="utf-8") as f:
         for text in DEV_TEXTS:
             f.write(json.dumps({"text": text, "spo_list": []}, ensure_ascii=False) + "\n")
-    with open(root / layout.PREPARED_TEST, "w", encoding="utf-8") as f:
-        for p in PEOPLE:
-            f.write(json.dumps({"text": f"《呐喊》的作者是{p}"}, ensure_ascii=False) + "\n")
+    with open(root / layout.PREPARED_TEST_TEXTS, "w", encoding="utf-8") as f:
+        f.writelines(f"《呐喊》的作者是{p}\n" for p in (PEOPLE if include_test else []))
     (root / "data/extra").mkdir()
     (root / "data/extra/news.txt").write_text("鲁迅和老舍都是作家\n\n巴金出生于成都\n", encoding="utf-8")
 
@@ -82,6 +82,15 @@ def test_stage_outputs_and_stats(project):
     assert not [p for p in (project / "models").iterdir() if p.name != "word2vec"]   # no temp folder left
 
 
+def test_default_corpus_leaves_the_test_texts_out(tmp_path, monkeypatch):
+    _write_corpus(tmp_path, include_test=False)
+    monkeypatch.chdir(tmp_path)
+    _params(tmp_path)
+    stats = run_stage("word2vec")
+    assert stats["sentences"] == 40 + 2 + 2 and "test_texts" not in stats
+    assert "呐喊" not in load_vectors(tmp_path / "models/word2vec/vectors.kv").key_to_index
+
+
 def test_same_seed_gives_byte_identical_files(project):
     _params(project)
     run_stage("word2vec")
@@ -109,10 +118,11 @@ def test_other_seed_gives_other_vectors(project):
 def test_read_corpus_normalizes_extra_texts(project):
     data = load_config(_params(project, normalize="lower")).data
     (project / "data/extra.txt").write_text("GV-971 ABC\n", encoding="utf-8")
-    corpus = [("train", layout.PREPARED_TRAIN), ("dev", layout.PREPARED_DEV), ("test", layout.PREPARED_TEST)]
+    corpus = [("train", layout.PREPARED_TRAIN), ("dev", layout.PREPARED_DEV)]
     texts, counts = read_corpus_texts(corpus, load_schema(layout.PREPARED_SCHEMA, "lic2019"), data,
-                                      ["data/extra.txt"])
-    assert texts[-1] == "gv-971 abc" and counts["extra_texts"] == 1
+                                      ["data/extra.txt"], test_texts=layout.PREPARED_TEST_TEXTS)
+    assert texts[-6] == "gv-971 abc" and counts["extra_texts"] == 1 and counts["test_texts"] == 5
+    assert texts[-5:] == [f"《呐喊》的作者是{p.lower()}" for p in PEOPLE]
 
 
 def test_extra_text_files_sorted_recursive_txt_only(tmp_path):

@@ -95,6 +95,7 @@ class Word2VecConfig:
     epochs: int = _spec(ge=1)
     negative: int = _spec(ge=1)
     extra_dir: str = _spec(nonempty=True)
+    include_test: bool
 
 
 @dataclass(frozen=True)

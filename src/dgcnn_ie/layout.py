@@ -22,6 +22,7 @@ PREPARED_SCHEMA = PREPARED_DIR / "schema.json"
 PREPARED_TRAIN = PREPARED_DIR / "train.json"
 PREPARED_DEV = PREPARED_DIR / "dev.json"
 PREPARED_TEST = PREPARED_DIR / "test.json"
+PREPARED_TEST_TEXTS = PREPARED_DIR / "test_texts.txt"   # the test texts for word2vec (empty unless include_test)
 READ_REPORT = Path("reports/data/read.json")
 
 # folds
@@ -57,7 +58,9 @@ CLEAN_SUMMARY = Path("reports/clean/summary.md")
 
 # prior
 PRIOR_DIR = Path("features/prior")
-PRIOR_CANDIDATES = PRIOR_DIR / "candidates.json"
+PRIOR_TRAIN_CANDIDATES = PRIOR_DIR / "train.json"      # one file per split (`prior.candidates_file`): a new
+PRIOR_DEV_CANDIDATES = PRIOR_DIR / "dev.json"          # test file leaves the training candidates, and so the
+PRIOR_TEST_CANDIDATES = PRIOR_DIR / "test.json"        # cv models, untouched
 PRIOR_STATS = Path("reports/prior/stats.json")
 
 # the CV runs (below), by folder

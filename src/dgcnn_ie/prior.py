@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import json
+from pathlib import Path
 
 import ahocorasick
 import numpy as np
@@ -132,16 +133,25 @@ def object_prior(cands: Iterable[Candidate], s_span: Span, length: int,
 
 
 # ------------------------------------------------------------------------------ the candidates file
-# The prior stage writes one JSON object::
+# The prior stage writes one JSON file per split into its folder, so that a stage reading only the
+# training candidates (cv) is not invalidated by a new test file::
 #
-#     {"version": 1, "predicates": [...],
-#      "sources": {"train": [...], "dev": [...], "test": [...]},
-#      "train": {"full": [C_0, C_1, ...], "folds": {"0": [C_0, ...], ...}},
-#      "dev": [C_0, ...], "test": [C_0, ...]}
+#     train.json  {"version": 2, "predicates": [...], "sources": [...],
+#                  "full": [C_0, C_1, ...], "folds": {"0": [C_0, ...], ...}}
+#     dev.json    {"version": 2, "predicates": [...], "sources": [...], "candidates": [C_0, ...]}
+#     test.json   (as dev.json)
 #
 # where each C_i is the candidate list of sample i (file order), one candidate
 # ``[s_start, s_end, p_index, o_start, o_end]`` (end-inclusive); see `build_candidates`.
-CANDIDATES_VERSION = 1
+CANDIDATES_VERSION = 2
+SPLITS = ("train", "dev", "test")
+
+
+def candidates_file(folder, split_name: str) -> Path:
+    """The candidates file of one split in the prior stage's folder."""
+    if split_name not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split_name!r}")
+    return Path(folder) / f"{split_name}.json"
 
 
 def encode_candidates(cands: list[Candidate]) -> list[list[int]]:
@@ -152,30 +162,33 @@ def decode_candidates(rows: list[list[int]]) -> list[Candidate]:
     return [((a, b), p, (c, d)) for a, b, p, c, d in rows]
 
 
-def load_candidates(path, split_name: str, fold: int | None = None, *,
+def load_candidates(folder, split_name: str, fold: int | None = None, *,
                     samples: list[Sample] | None = None, schema: Schema | None = None) -> list[list[Candidate]]:
-    """Candidates per sample of `split_name` ("train", "dev", "test"); for "train", `fold` picks a
-    CV fold's KB and None the full-training KB. Given `samples` / `schema`, checks they are the ones
-    the file was made for (same sources in the same order, same predicate order)."""
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
+    """Candidates per sample of `split_name` ("train", "dev", "test") from the prior stage's ``folder``;
+    for "train", `fold` picks a CV fold's KB and None the full-training KB. Given `samples` / `schema`,
+    checks they are the ones the file was made for (same sources in the same order, same predicate order)."""
+    path = candidates_file(folder, split_name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except ValueError as e:
+        raise DataError(f"{path}:1: not a candidates file ({e}); re-run the prior stage") from None
     if doc.get("version") != CANDIDATES_VERSION:
         raise DataError(f"{path}:1: candidates file version {doc.get('version')!r}, expected {CANDIDATES_VERSION}")
     if schema is not None and list(schema.predicates) != doc["predicates"]:
         raise DataError(f"{path}:1: made for another predicate order; re-run the prior stage")
-    if samples is not None and [s.source for s in samples] != doc["sources"][split_name]:
+    if samples is not None and [s.source for s in samples] != doc["sources"]:
         raise DataError(f"{path}:1: {split_name} candidates were made for other samples "
-                         f"({len(doc['sources'][split_name])} listed, {len(samples)} given)")
+                        f"({len(doc['sources'])} listed, {len(samples)} given)")
     if split_name == "train":
-        key = "full" if fold is None else str(fold)
-        table = doc["train"]["full"] if fold is None else doc["train"]["folds"].get(key)
+        table = doc["full"] if fold is None else doc["folds"].get(str(fold))
         if table is None:
-            raise DataError(f"{path}:1: no candidates for fold {fold} (folds {sorted(doc['train']['folds'])}); "
+            raise DataError(f"{path}:1: no candidates for fold {fold} (folds {sorted(doc['folds'])}); "
                             f"re-run the prior stage")
     elif fold is not None:
         raise ValueError("fold only applies to the train split")
     else:
-        table = doc[split_name]
+        table = doc["candidates"]
     return [decode_candidates(rows) for rows in table]
 
 
@@ -200,22 +213,24 @@ def candidate_stats(samples: list[Sample], cands: list[list[Candidate]], schema:
 
 def build_candidates(train: list[Sample], dev: list[Sample], test: list[Sample], assignment: list[int],
                      folds: Iterable[int], schema: Schema, log=lambda msg: None) -> tuple[dict, dict]:
-    """(the candidates document, its statistics) in the format `load_candidates` reads.
+    """({split: its candidates document}, statistics), the files `load_candidates` reads.
 
-    ``train.folds[f]``: KB of the training samples outside fold f; training-fold samples with
+    train ``folds[f]``: KB of the training samples outside fold f; training-fold samples with
     self-exclusion, fold-f samples (held out) without (they are not in the KB).
-    ``train.full``: KB of all training samples, with self-exclusion. ``dev``, ``test``: KB of all
+    train ``full``: KB of all training samples, with self-exclusion. dev, test: KB of all
     training samples."""
-    doc = {"version": CANDIDATES_VERSION, "predicates": list(schema.predicates),
-           "sources": {"train": [s.source for s in train], "dev": [s.source for s in dev],
-                       "test": [s.source for s in test]},
-           "train": {"full": [], "folds": {}}, "dev": [], "test": []}
+    def header(samples):
+        return {"version": CANDIDATES_VERSION, "predicates": list(schema.predicates),
+                "sources": [s.source for s in samples]}
+
+    docs = {"train": {**header(train), "full": [], "folds": {}}, "dev": {**header(dev), "candidates": []},
+            "test": {**header(test), "candidates": []}}
     stats: dict = {"folds": {}}
     for fold in folds:
         kb_samples, held = split(train, assignment, fold)
         kb = KnowledgeBase.build(kb_samples, schema)
         cands = [kb.candidates(s.text, exclude=s) for s in train]
-        doc["train"]["folds"][str(fold)] = [encode_candidates(c) for c in cands]
+        docs["train"]["folds"][str(fold)] = [encode_candidates(c) for c in cands]
         in_fold = [a == fold for a in assignment]
         stats["folds"][str(fold)] = {
             "kb_triples": len(kb),
@@ -229,9 +244,6 @@ def build_candidates(train: list[Sample], dev: list[Sample], test: list[Sample],
     for name, samples, exclude in (("train", train, True), ("dev", dev, False), ("test", test, False)):
         cands = [kb.candidates(s.text, exclude=s if exclude else None) for s in samples]
         encoded = [encode_candidates(c) for c in cands]
-        if name == "train":
-            doc["train"]["full"] = encoded
-        else:
-            doc[name] = encoded
+        docs[name]["full" if name == "train" else "candidates"] = encoded
         stats[name] = candidate_stats(samples, cands, schema)
-    return doc, stats
+    return docs, stats

@@ -25,9 +25,9 @@ class SubmissionError(DataError):
         super().__init__(f"{errors[0] if errors else path}: invalid submission{more}")
 
 
-def read_test_lines(path) -> list[dict]:
-    """The non-blank lines of a test file; each must be a JSON object (one without a `text` string
-    is answered with an empty `spo_list`)."""
+def read_test_file(path) -> list[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a test file; every line must be a JSON object
+    (one without a `text` string is answered with an empty `spo_list`), else `DataError` naming the line."""
     lines = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
@@ -46,8 +46,13 @@ def read_test_lines(path) -> list[dict]:
                 raise DataError(f"{path}:{number}: malformed JSON ({e.msg}): cannot be answered in a submission") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{number}: not a JSON object: cannot be answered in a submission")
-            lines.append(obj)
+            lines.append((number, obj))
     return lines
+
+
+def read_test_lines(path) -> list[dict]:
+    """The objects of `read_test_file`."""
+    return [obj for _, obj in read_test_file(path)]
 
 
 def base_predicates(schema: Schema) -> set[str]:
@@ -61,11 +66,17 @@ def fill_types(spo: dict, schema: Schema) -> dict:
     return typed_spo(spo["subject"], spo["predicate"], spo["object"], schema)
 
 
-def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path) -> tuple[list[list[dict]], int]:
-    """The predicted `spo_list` of each test line, matched in order by text; lines the reader skipped
-    (no prediction) get ``[]``. Returns (spo lists, number of lines without a prediction)."""
-    out, k, missing = [], 0, 0
-    for line in test_lines:
+def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path, *, expected: Sequence[bool] | None = None,
+          where: Sequence[str] | None = None) -> tuple[list[list[dict]], int]:
+    """The predicted `spo_list` of each test line, matched in order by text. A line may lack a prediction
+    only where ``expected`` is False (a line the reader skipped; default: a line without a non-empty
+    `text`), and gets ``[]``; a missing prediction for any other line refuses the whole file (an
+    incomplete submission is never written), naming the first such line (``where[i]``, default
+    "test line i+1"). Returns (spo lists, number of lines answered empty because the reader skipped them)."""
+    if expected is None:
+        expected = [isinstance(line.get("text"), str) and bool(line["text"].strip()) for line in test_lines]
+    out, k, skipped, missing = [], 0, 0, []
+    for i, line in enumerate(test_lines):
         text = line.get("text")
         if k < len(predicted) and isinstance(text, str) and isinstance(predicted[k], dict) \
                 and predicted[k].get("text") == text:
@@ -76,11 +87,18 @@ def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path) -> t
             k += 1
         else:
             out.append([])
-            missing += 1
+            if expected[i]:
+                missing.append(where[i] if where is not None else f"test line {i + 1}")
+            else:
+                skipped += 1
     if k < len(predicted):
         raise DataError(f"{pred_path}:{k + 1}: not a prediction for a line of the test file (wrong file, "
                         f"or out of order): {str(predicted[k])[:60]}")
-    return out, missing
+    if missing:
+        raise DataError(f"{pred_path}:{k + 1 if k < len(predicted) else max(len(predicted), 1)}: no prediction for "
+                        f"{missing[0]} ({len(missing)} test line(s) without one): the predictions are incomplete, "
+                        f"so no submission is written; re-run the stages that predict the test file")
+    return out, skipped
 
 
 def build(test_lines: Sequence[dict], spo_lists: Sequence[list[dict]], schema: Schema) -> list[dict]:

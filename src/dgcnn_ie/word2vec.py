@@ -26,8 +26,10 @@ from .segment import Segmenter
 
 
 def read_corpus_texts(paths: Sequence[tuple[str, str | os.PathLike]], schema, data,
-                      extra_texts: Iterable[str | os.PathLike] = ()) -> tuple[list[str], Counter]:
-    """Texts of the data files ``paths`` ((name, path) pairs, e.g. ("train", ...)) and of the extra files.
+                      extra_texts: Iterable[str | os.PathLike] = (),
+                      test_texts: str | os.PathLike | None = None) -> tuple[list[str], Counter]:
+    """Texts of the data files ``paths`` ((name, path) pairs, e.g. ("train", ...)), of the extra files
+    and of ``test_texts`` (one text a line, counted as ``test_texts``).
 
     Returns the texts and a Counter of what was read and skipped (per file, blank lines).
     Data files are read like every stage reads them (the ``data`` section's ``on_error``
@@ -41,15 +43,16 @@ def read_corpus_texts(paths: Sequence[tuple[str, str | os.PathLike]], schema, da
         texts.extend(s.text for s in samples)
         counts[f"{key}_texts"] += len(samples)
         counts["data_lines_skipped"] += sum(report.skipped.values())
-    for path in extra_texts:
+    files = [(path, "extra") for path in extra_texts] + ([(test_texts, "test")] if test_texts is not None else [])
+    for path, kind in files:
         with open(path, encoding="utf-8-sig") as f:
             for line in f:
                 line = line.strip()
                 if not line:
-                    counts["extra_blank_lines"] += 1
+                    counts[f"{kind}_blank_lines"] += 1
                     continue
                 texts.append(casefold_text(line) if normalize == "lower" else line)
-                counts["extra_texts"] += 1
+                counts[f"{kind}_texts"] += 1
     return texts, counts
 
 

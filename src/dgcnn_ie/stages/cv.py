@@ -3,7 +3,7 @@
     python -m dgcnn_ie.stages cv --family NAME --fold F
 
 The family (declared under `families` in params.yaml) gives the model overrides and whether
-the model sees prior features: then its candidates come from `features/prior/candidates.json`
+the model sees prior features: then its candidates come from `features/prior/train.json`
 (fold F's KB, self-excluded) and that KB gives the candidates of augmented texts. Writes
 `models/cv/<family>/foldF/`, `predictions/cv/<family>/foldF/oof.json`,
 `reports/cv/<family>/foldF.json` and its history (see `dgcnn_ie.crossval`).
@@ -43,7 +43,7 @@ def run(config: Config, *, family: str, fold: int, position: tuple[int, int] = (
     samples = read_samples(layout.CLEANED_TRAIN, schema, config.data)
     candidates = None
     if spec.prior:
-        candidates = load_candidates(layout.PRIOR_CANDIDATES, "train", fold, samples=samples, schema=schema)
+        candidates = load_candidates(layout.PRIOR_DIR, "train", fold, samples=samples, schema=schema)
     return train_fold(config, layout.cv(family, fold), samples, family_model(config.model, spec),
                       candidates=candidates, kb_of=lambda train: KnowledgeBase.build(train, schema),
                       position=position)

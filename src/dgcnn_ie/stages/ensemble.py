@@ -84,7 +84,7 @@ def run(config: Config) -> dict:
     def run_systems(split: str, samples, systems: dict[str, dict[str, list[int]]]) -> dict[str, list]:
         """Predictions of each named system (family -> folds: averaged within, united across) on ``samples``;
         a family's average over the same folds is computed once."""
-        cands = (load_candidates(layout.PRIOR_CANDIDATES, split, samples=samples, schema=schema)
+        cands = (load_candidates(layout.PRIOR_DIR, split, samples=samples, schema=schema)
                  if any(uses_prior[fam] for system in systems.values() for fam in system) else None)
         cache: dict[tuple, list] = {}
 

@@ -3,7 +3,8 @@
 The source files (the embedded synthetic data, a real LIC2019 / DuIE 2.0 release,
 or any file in one of those formats) are named relative to `data.source.dir`, so
 DVC can track the whole folder even when there is no dev file. Without a dev
-file, a seeded `data.dev_fraction` of the training lines is held out as dev.
+file, a seeded `data.dev_fraction` of the training lines is held out as dev. It also writes
+`test_texts.txt`, the test texts for the word2vec corpus, empty unless `word2vec.include_test`.
 
 Outputs keep the competition format, one JSON object per line, in input order:
 train and dev lines the reader had to skip (malformed JSON, not UTF-8, missing or empty
@@ -27,7 +28,7 @@ from ..data import DataError, atomic_write, load_schema, read_dataset
 from ..submission import read_test_lines
 from ..utils import log
 
-PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error")
+PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error", "word2vec.include_test")
 
 
 def _write_lines(path: Path, samples) -> None:
@@ -88,6 +89,10 @@ def run(config: Config) -> dict:
     _write_lines(layout.PREPARED_TRAIN, train)
     _write_lines(layout.PREPARED_DEV, dev)
     _write_lines(layout.PREPARED_TEST, test)
+    # the word2vec corpus's test part: a file of its own, so that with include_test false a new test file
+    # leaves the word vectors, and every model trained on them, untouched
+    with atomic_write(layout.PREPARED_TEST_TEXTS) as f:
+        f.writelines(s.text.replace("\n", " ") + "\n" for s in (test if config.word2vec.include_test else []))
     summary = {"format": data.format, "predicates": len(schema), "train": len(train), "dev": len(dev),
                "test": len(test), "dev_held_out_from_train": held_out, "files": read}
     with atomic_write(layout.READ_REPORT) as f:

@@ -105,7 +105,7 @@ def _thresholds(config: Config, schema, read) -> tuple[dict, list[plots.Rendered
     kb_samples = read(layout.CLEANED_TRAIN) if any(m.uses_prior for m in members) else None
 
     def candidates(fold):
-        return load_candidates(layout.PRIOR_CANDIDATES, "train", fold, samples=kb_samples, schema=schema)
+        return load_candidates(layout.PRIOR_DIR, "train", fold, samples=kb_samples, schema=schema)
 
     load_model, make_inputs = _fold_model_api()
     sweep, n = oof_sweep(samples, load_folds(layout.FOLDS, samples), folds, schema, grid,

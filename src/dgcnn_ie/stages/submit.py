@@ -5,7 +5,9 @@ lacks the lines the reader skipped, which the submission must still answer, with
 `spo_list`), the prepared schema and `predictions/ensemble/test.json`; fills the types from
 the schema, validates every line against the test file and writes
 `submission/<data.format>_submission.json` atomically. An invalid submission raises
-`SubmissionError` naming the lines and writes nothing.
+`SubmissionError` naming the lines and writes nothing. So does an incomplete prediction file:
+a test line may lack a prediction only if the reader skipped it (no text), and gets an empty
+`spo_list`; any other missing line refuses the submission, naming the first.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from .. import layout, submission
 from ..config import Config
-from ..data import load_schema
+from ..data import load_schema, read_dataset
 from ..utils import log
 
 PARAMS = ("data.format", "data.source.dir", "data.source.test")
@@ -23,9 +25,16 @@ def run(config: Config) -> str:
     """Build, validate and write the submission; returns the path written."""
     data = config.data
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
-    test_lines = submission.read_test_lines(Path(data.source.dir) / data.source.test)
+    test_path = Path(data.source.dir) / data.source.test
+    numbered = submission.read_test_file(test_path)
+    test_lines = [obj for _, obj in numbered]
+    # the lines the pipeline predicted: those the reader keeps (it skips a line without text, and says so)
+    kept, _ = read_dataset(test_path, schema, on_error="skip")
+    predicted_lines = {int(s.source.rpartition(":")[2]) for s in kept}
     predictions = layout.ENSEMBLE_TEST
-    spo_lists, missing = submission.align(test_lines, submission.read_json_lines(predictions), predictions)
+    spo_lists, missing = submission.align(test_lines, submission.read_json_lines(predictions), predictions,
+                                          expected=[n in predicted_lines for n, _ in numbered],
+                                          where=[f"{test_path}:{n}" for n, _ in numbered])
     lines = submission.build(test_lines, spo_lists, schema)
     path = layout.submission_path(data.format)
     submission.write(path, lines, test_lines, schema)

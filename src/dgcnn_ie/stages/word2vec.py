@@ -1,7 +1,8 @@
 """DVC stage `word2vec`: train word vectors on the segmented corpus.
 
-Reads the prepared train, dev and test texts (`layout.PREPARED_*`; labels unused) and the
-`word2vec.extra_dir` text files. Writes `models/word2vec/vectors.kv` (gensim
+Reads the prepared train and dev texts (labels unused), the `word2vec.extra_dir` text files
+and `data/prepared/test_texts.txt` (the test texts when `word2vec.include_test`, written by
+prepare; empty otherwise, so a new test file does not retrain the vectors). Writes `models/word2vec/vectors.kv` (gensim
 KeyedVectors, with `.npy` side files when the vocabulary is large) and the metric
 `reports/word2vec/stats.json`.
 """
@@ -23,8 +24,9 @@ def run(config: Config) -> dict:
     """Train and save the vectors; returns the stats written."""
     cfg = config.word2vec
     schema = load_schema(layout.PREPARED_SCHEMA, config.data.format)
-    corpus = [("train", layout.PREPARED_TRAIN), ("dev", layout.PREPARED_DEV), ("test", layout.PREPARED_TEST)]
-    texts, counts = read_corpus_texts(corpus, schema, config.data, extra_text_files(cfg.extra_dir))
+    corpus = [("train", layout.PREPARED_TRAIN), ("dev", layout.PREPARED_DEV)]
+    texts, counts = read_corpus_texts(corpus, schema, config.data, extra_text_files(cfg.extra_dir),
+                                      test_texts=layout.PREPARED_TEST_TEXTS)
     with segmenter_from_config(config.segment) as segmenter:
         sentences = segment_corpus(texts, segmenter)
     kv = train_vectors(sentences, dim=cfg.dim, window=cfg.window, min_count=cfg.min_count, epochs=cfg.epochs,
