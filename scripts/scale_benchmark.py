@@ -53,6 +53,7 @@ def parse_args(argv=None):
     ap.add_argument("--postag", action="store_true",
                     help="generate LIC2019's `postag` field too (real LIC2019 lines carry it: about 3x the bytes)")
     ap.add_argument("--ensemble-io", type=Path, help=argparse.SUPPRESS)   # internal: one size's ensemble IO
+    ap.add_argument("--stand-ins", type=Path, help=argparse.SUPPRESS)     # internal: its stand-in predictions
     return ap.parse_args(argv)
 
 
@@ -103,11 +104,10 @@ def stand_in_cv_raw_predictions(work: Path, folds: list[int], seed: int) -> None
         write_predictions(layout.cv_raw(fold).train_predictions, samples, preds, schema)
 
 
-def ensemble_io(work: Path, folds: list[int], families: list[str], seed: int) -> dict:
-    """The ensemble stage's IO at this size, timed in-process (the stand-in predictions are written first)."""
+def stand_in_oof_predictions(work: Path, folds: list[int], families: list[str], seed: int) -> None:
+    """What the cv_raw and cv models would write: each fold's held-out predictions (gold minus a seeded 10%)."""
     from dgcnn_ie import layout
     from dgcnn_ie.data import load_folds, load_schema, read_dataset, write_predictions
-    from dgcnn_ie.stages.ensemble import oof_scores
     os.chdir(work)
     schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
     raw, _ = read_dataset(layout.PREPARED_TRAIN, schema)
@@ -118,9 +118,19 @@ def ensemble_io(work: Path, folds: list[int], families: list[str], seed: int) ->
             held = [s for s, a in zip(raw, assignment) if a == f]
             write_predictions(run_of(f).oof_predictions, held, [{t for t in s.triples if rng.random() >= 0.1}
                                                                  for s in held], schema)
+
+
+def ensemble_io(work: Path, folds: list[int], families: list[str]) -> dict:
+    """The ensemble stage's IO at this size, read as the stage reads it (its own process: its peak RSS)."""
+    from dgcnn_ie import layout
+    from dgcnn_ie.data import load_folds, load_schema, read_dataset, write_predictions
+    from dgcnn_ie.stages.ensemble import oof_scores
+    os.chdir(work)
     t0 = time.perf_counter()
-    cleaned, _ = read_dataset(layout.CLEANED_TRAIN, schema)
-    scores = oof_scores(raw, cleaned, assignment, folds, families, schema, "none")
+    schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
+    raw, _ = read_dataset(layout.PREPARED_TRAIN, schema, keep_raw=False)
+    cleaned, _ = read_dataset(layout.CLEANED_TRAIN, schema, keep_raw=False)
+    scores = oof_scores(raw, cleaned, load_folds(layout.FOLDS, raw), folds, families, schema, "none")
     test, _ = read_dataset(layout.PREPARED_TEST, schema)
     write_predictions(layout.ENSEMBLE_TEST, test, [set() for _ in test], schema)
     return {"seconds": time.perf_counter() - t0, "oof_union_f1": scores.get("clean/union", {}).get("f1")}
@@ -138,9 +148,9 @@ def run_size(work: Path, scale: float, seed: int, postag: bool = False) -> dict:
         for stage in STAGES:
             if stage == "clean":
                 stand_in_cv_raw_predictions(work, folds, seed)
-            if stage == "ensemble_io":     # its own process too: the stand-ins, then the timed IO
-                _, rss, tail = run_measured([sys.executable, __file__, "--ensemble-io", str(work), "--seed", str(seed)],
-                                            work, env)
+            if stage == "ensemble_io":     # the stand-ins in one process, the timed IO in another (its peak RSS)
+                run_measured([sys.executable, __file__, "--stand-ins", str(work), "--seed", str(seed)], work, env)
+                _, rss, tail = run_measured([sys.executable, __file__, "--ensemble-io", str(work)], work, env)
                 seconds = json.loads((work / "ensemble_io.json").read_text(encoding="utf-8"))["seconds"]
             else:
                 seconds, rss, tail = run_measured([sys.executable, "-m", "dgcnn_ie.stages", stage], work, env)
@@ -179,18 +189,22 @@ def markdown(doc: dict) -> str:
             row += f" | {'met' if ok else 'NOT met'}"
         lines.append(row + " |")
     lines += ["", "Stages that need trained models read stand-ins for the model outputs (see the script's "
-              "docstring). `ensemble_io`: its time is the IO alone; its peak RSS is that of its process, which "
-              "also wrote the stand-in prediction files first. Data generation: " + "; ".join(
+              "docstring). `ensemble_io` runs in a process of its own after the stand-in prediction files are "
+              "written. Data generation: " + "; ".join(
                   f"{r['scale']:g} x {r['generate']['seconds']:.1f} s" for r in runs) + ".", ""]
     return "\n".join(lines)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.ensemble_io:
-        params = yaml.safe_load((args.ensemble_io / "params.yaml").read_text(encoding="utf-8"))
-        result = ensemble_io(args.ensemble_io, params["cv"]["folds"], params["cv"]["families"], args.seed)
-        (args.ensemble_io / "ensemble_io.json").write_text(json.dumps(result) + "\n", encoding="utf-8")
+    if args.stand_ins or args.ensemble_io:
+        work = args.stand_ins or args.ensemble_io
+        params = yaml.safe_load((work / "params.yaml").read_text(encoding="utf-8"))
+        folds, families = params["cv"]["folds"], params["cv"]["families"]
+        if args.stand_ins:
+            return stand_in_oof_predictions(work, folds, families, args.seed)
+        result = ensemble_io(work, folds, families)
+        (work / "ensemble_io.json").write_text(json.dumps(result) + "\n", encoding="utf-8")
         return result
     root = args.keep or Path(tempfile.mkdtemp(prefix="dgcnn-scale-"))
     try:

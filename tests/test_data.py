@@ -502,3 +502,11 @@ def test_remove_stale_temps_only_takes_dead_processes_leftovers(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_keep_raw_false_keeps_only_the_text(tmp_path, lic_schema):
+    path = write_lines(tmp_path / "t.json", [lic("《ABC》的作者是Lu Xun", ("ABC", "作者", "Lu Xun"))])
+    (full,), _ = read_dataset(path, lic_schema)
+    (light,), _ = read_dataset(path, lic_schema, keep_raw=False, normalize="lower")
+    assert set(full.raw) > {"text"} and light.raw == {"text": "《ABC》的作者是Lu Xun"}
+    assert light.triples == [Triple("abc", "作者", "lu xun")] and light.text == "《abc》的作者是lu xun"

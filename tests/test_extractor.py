@@ -10,9 +10,9 @@ import pytest
 
 from conftest import repo_params
 from dgcnn_ie.config import config_from_dict
-from dgcnn_ie.data import Schema, load_schema, read_dataset
+from dgcnn_ie.data import Schema, Triple, load_schema, read_dataset
 from dgcnn_ie.decode import AveragedModel, Thresholds
-from dgcnn_ie.extractor import Extractor, TextBatch, load_extractor, predict_samples
+from dgcnn_ie.extractor import Extractor, TextBatch, load_extractor, predict_samples, text_windows
 from dgcnn_ie.features import CharVocab, Encoder, WordVectors
 from dgcnn_ie.segment import get_segmenter
 from dgcnn_ie.train import train_model
@@ -93,7 +93,26 @@ def test_long_and_odd_texts_predict_without_crashing(trained):
     assert len(predictions) == 4
     for text, triples in zip(texts, predictions):
         for t in triples:
-            assert t.subject in text[:MAX_LEN] and t.object in text[:MAX_LEN]
+            assert t.subject in text and t.object in text
+
+
+def test_long_text_is_the_union_of_its_windows(trained, tmp_path):
+    """A text longer than max_len is decoded window by window, in the library and in the predict CLI."""
+    ex = trained["extractor"]
+    sentence = max(trained["dev"], key=lambda s: len(ex.predict([s], show_progress=False)[0])).text
+    text = "今天天气很好，我们一起去公园散步。" * 40 + sentence
+    spans = text_windows(text, ex.max_len)
+    assert len(spans) > 10 and text.find(sentence) > 600
+    whole = ex.predict([text], show_progress=False)[0]
+    parts = ex.predict([text[s:e] for s, e in spans], show_progress=False)
+    assert whole == set().union(*parts)
+    source, out = tmp_path / "long.json", tmp_path / "pred.json"
+    source.write_text(json.dumps({"text": text}, ensure_ascii=False) + "\n", encoding="utf-8")
+    run = _cli("--model", trained["tmp"] / "model", "--input", source, "--output", out)
+    assert run.returncode == 0, run.stderr
+    assert "predict: 1 of 1 texts longer than" in run.stderr
+    spo = json.loads(out.read_text(encoding="utf-8"))["spo_list"]
+    assert {Triple(d["subject"], d["predicate"], d["object"]) for d in spo} == whole
 
 
 def test_prior_model_needs_candidates(trained):

@@ -253,9 +253,11 @@ def _flatten_object(obj: dict, predicate: str) -> list[tuple[str, object]]:
 
 
 def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str = "none",
-                 require_labels: bool = False):
+                 require_labels: bool = False, keep_raw: bool = True):
     """Read a data file into samples (flattened, de-duplicated triples) and a report of everything dropped.
-    ``require_labels``: a line without `spo_list` is bad (a training or dev line must be labelled)."""
+    ``require_labels``: a line without `spo_list` is bad (a training or dev line must be labelled).
+    ``keep_raw=False``: `Sample.raw` keeps only the line's `text` (a predictions file read for its triples:
+    a LIC2019 line's `postag` alone is twice its text and triples, and a run reads many such files)."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if normalize not in NORMALIZE:
@@ -303,7 +305,8 @@ def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str
         if normalize == "lower":
             text = casefold_text(text)
         triples = _read_triples(spo_list, text, schema, normalize, where, report, bad)
-        samples.append(Sample(text=text, triples=triples, labelled=labelled, source=where, raw=obj))
+        samples.append(Sample(text=text, triples=triples, labelled=labelled, source=where,
+                              raw=obj if keep_raw else {"text": obj["text"]}))
         report.samples += 1
         report.triples += len(triples)
     return samples, report
@@ -371,10 +374,11 @@ def _read_triples(spo_list, text, schema, normalize, where, report, bad) -> list
     return triples
 
 
-def read_samples(path, schema: Schema, data) -> list[Sample]:
+def read_samples(path, schema: Schema, data, *, keep_raw: bool = True) -> list[Sample]:
     """Samples of ``path`` read as every stage reads its inputs (the ``data`` config section's
-    ``on_error`` and ``normalize``), with the read report's summary logged."""
-    samples, report = read_dataset(path, schema, on_error=data.on_error, normalize=data.normalize)
+    ``on_error`` and ``normalize``), with the read report's summary logged (``keep_raw``: `read_dataset`)."""
+    samples, report = read_dataset(path, schema, on_error=data.on_error, normalize=data.normalize,
+                                   keep_raw=keep_raw)
     log(report.summary())
     return samples
 
@@ -431,7 +435,7 @@ def typed_spo(subject: str, predicate: str, obj, schema: Schema) -> dict:
 
 def read_predictions(path, samples: Sequence[Sample], schema: Schema, normalize: str) -> list[set[Triple]]:
     """A predictions file written by `data.write_predictions` over ``samples`` -> one triple set per sample."""
-    predicted, _ = read_dataset(path, schema, on_error="raise", normalize=normalize)
+    predicted, _ = read_dataset(path, schema, on_error="raise", normalize=normalize, keep_raw=False)
     if len(predicted) != len(samples):
         raise DataError(f"{path}:1: {len(predicted)} predicted lines for {len(samples)} samples; "
                         f"re-run the stage that wrote it")

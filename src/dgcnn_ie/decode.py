@@ -104,6 +104,8 @@ class AveragedModel:
         if not models:
             raise ValueError("AveragedModel needs at least one model")
         self.models = list(models)
+        lengths = [m.max_len for m in self.models if getattr(m, "max_len", None)]
+        self.max_len = min(lengths) if lengths else None     # longer texts are windowed (extractor.predict_samples)
 
     @staticmethod
     def _mean(outputs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

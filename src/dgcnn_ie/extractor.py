@@ -31,7 +31,7 @@ from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import OBJECT_INPUTS, SUBJECT_INPUTS, Models, load_models
 from .segment import get_segmenter
-from .utils import deferred_stop, raise_if_stopped
+from .utils import deferred_stop, log, raise_if_stopped
 
 CONFIG_VERSION = 1
 MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE = "model.keras", "config.json", "char_vocab.json", "schema.json"
@@ -65,23 +65,74 @@ def _text(sample: Sample | str) -> str:
     return sample if isinstance(sample, str) else sample.text
 
 
+SENTENCE_ENDS = "。！？；!?;\n"
+
+
+def text_windows(text: str, max_len: int, overlap: int | None = None) -> list[tuple[int, int]]:
+    """``(start, end)`` windows of at most ``max_len`` chars covering ``text``: each window ends just after
+    sentence punctuation in its second half where there is some, and the next one starts ``overlap``
+    (default ``max_len // 4``) chars earlier, so a relation cut by one window boundary lies whole in the next."""
+    if len(text) <= max_len:
+        return [(0, len(text))]
+    overlap = max_len // 4 if overlap is None else overlap
+    if not 0 <= overlap < max_len // 2:
+        raise ValueError(f"overlap must be in [0, max_len / 2), got {overlap} for max_len {max_len}")
+    out, start = [], 0
+    while True:
+        end = min(start + max_len, len(text))
+        if end < len(text):
+            cut = max(text.rfind(p, start + max_len // 2, end) for p in SENTENCE_ENDS)
+            if cut >= 0:
+                end = cut + 1
+        out.append((start, end))
+        if end >= len(text):
+            return out
+        start = end - overlap
+
+
+def _window_candidates(cands: list | None, start: int, end: int) -> list | None:
+    """The prior candidates that lie inside ``[start, end)``, in window coordinates."""
+    if cands is None:
+        return None
+    return [((s0 - start, s1 - start), p, (o0 - start, o1 - start)) for (s0, s1), p, (o0, o1) in cands
+            if start <= min(s0, o0) and max(s1, o1) < end]
+
+
 def predict_samples(prob_model: ProbabilityModel, samples: Sequence[Sample | str], schema: Schema, *,
                     thresholds: Thresholds, batch_size: int, candidates: Sequence[list] | None = None,
                     show_progress: bool = True) -> list[set[Triple]]:
-    """Triples of every sample (in input order), decoded in length-sorted batches."""
+    """Triples of every sample (in input order), decoded in length-sorted batches.
+
+    A text longer than the model's ``max_len`` (when the model has one) is not clipped: it is split into
+    overlapping windows (`text_windows`), each decoded on its own, and its triples are the union of its
+    windows' (logged with the number of texts windowed)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if candidates is not None and len(candidates) != len(samples):
         raise ValueError(f"{len(candidates)} candidate lists for {len(samples)} samples")
-    texts = [_text(s) for s in samples]
+    max_len = getattr(prob_model, "max_len", None)
+    origin, texts, window_cands = [], [], []
+    windowed = 0
+    for i, s in enumerate(samples):
+        text = _text(s)
+        spans = text_windows(text, max_len) if max_len else [(0, len(text))]
+        windowed += len(spans) > 1
+        for start, end in spans:
+            origin.append(i)
+            texts.append(text[start:end])
+            window_cands.append(None if candidates is None else
+                                (candidates[i] if len(spans) == 1 else _window_candidates(candidates[i], start, end)))
+    if windowed:
+        log(f"predict: {windowed} of {len(samples)} texts longer than {max_len} chars, decoded in "
+            f"{len(texts) - len(samples) + windowed} overlapping windows")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    results: list[set[Triple]] = [set() for _ in texts]
+    results: list[set[Triple]] = [set() for _ in samples]
     with deferred_stop():       # a signal stops between batches, never inside TensorFlow
         for idx in (progress(chunks, desc="predict") if show_progress else chunks):
-            batch = TextBatch([texts[i] for i in idx], None if candidates is None else [candidates[i] for i in idx])
+            batch = TextBatch([texts[i] for i in idx], None if candidates is None else [window_cands[i] for i in idx])
             for i, triples in zip(idx, extract(prob_model, batch, batch.texts, schema, thresholds)):
-                results[i] = triples
+                results[origin[i]] |= triples
             raise_if_stopped()
     return results
 
@@ -139,10 +190,15 @@ class Extractor:
         out = self._object_fn(x)
         return out["object_start"].numpy(), out["object_end"].numpy()
 
+    @property
+    def max_len(self) -> int:
+        """The longest text the model reads at once (longer ones are windowed by `predict_samples`)."""
+        return self.encoder.max_len
+
     # ------------------------------------------------------------------ prediction
     def predict(self, samples: Sequence[Sample | str], batch_size: int | None = None,
                 candidates: Sequence[list] | None = None, show_progress: bool = True) -> list[set[Triple]]:
-        """Triples per sample; texts longer than ``max_len`` are decoded on their first ``max_len`` chars."""
+        """Triples per sample; a text longer than ``max_len`` is decoded in overlapping windows."""
         return predict_samples(self, samples, self.schema, thresholds=self.thresholds,
                                batch_size=batch_size or self.batch_size, candidates=candidates,
                                show_progress=show_progress)

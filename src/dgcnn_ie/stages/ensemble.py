@@ -71,7 +71,8 @@ def run(config: Config) -> dict:
     def read(path):
         return read_samples(path, schema, data)
 
-    raw, cleaned = read(layout.PREPARED_TRAIN), read(layout.CLEANED_TRAIN)
+    raw, cleaned = (read_samples(path, schema, data, keep_raw=False)     # scored, not written
+                    for path in (layout.PREPARED_TRAIN, layout.CLEANED_TRAIN))
     assignment = load_folds(layout.FOLDS, raw)
     metrics = {"oof": oof_scores(raw, cleaned, assignment, folds, families, schema, data.normalize)}
 

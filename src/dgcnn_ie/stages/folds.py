@@ -16,7 +16,8 @@ def run(config: Config) -> dict:
     """Read the training file, write data/folds.json and the read report; return the folds document."""
     data, seed, k = config.data, config.seed, config.folds.k
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
-    samples, report = read_dataset(layout.PREPARED_TRAIN, schema, on_error=data.on_error, normalize=data.normalize)
+    samples, report = read_dataset(layout.PREPARED_TRAIN, schema, on_error=data.on_error, normalize=data.normalize,
+                                   keep_raw=False)
     log(report.summary())
     doc = {"k": k, "seed": seed, "n": len(samples), "assignment": make_folds(len(samples), k, seed),
            "sources": [s.source for s in samples]}

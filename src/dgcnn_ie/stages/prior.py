@@ -28,7 +28,7 @@ PARAMS = ("data.format", "data.normalize", "data.on_error", "cv.folds")
 def run(config: Config) -> dict:
     """Build and write the candidates; returns their statistics."""
     schema = load_schema(layout.PREPARED_SCHEMA, config.data.format)
-    train, dev, test = (read_samples(path, schema, config.data)
+    train, dev, test = (read_samples(path, schema, config.data, keep_raw=False)
                         for path in (layout.CLEANED_TRAIN, layout.PREPARED_DEV, layout.PREPARED_TEST))
     docs, stats = build_candidates(train, dev, test, load_folds(layout.FOLDS, train), config.cv.folds, schema, log)
     for split, doc in docs.items():
