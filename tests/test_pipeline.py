@@ -305,3 +305,33 @@ def test_new_test_file_retrains_nothing(pipeline):
         path.write_text(original, encoding="utf-8")
         (repo / source["dir"] / "test2.json").unlink()
         _run(dvc + ["repro"], repo, env)      # back to the module's state for the other tests
+
+
+@pytest.mark.slow
+def test_exported_system_reproduces_the_submission_anywhere(pipeline, tmp_path):
+    """`dgcnn-ie predict --model system` on the test file writes the pipeline's submission byte for byte,
+    also from a copy of the folder used from another directory."""
+    repo, env, _ = pipeline
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    source = params["data"]["source"]
+    submitted = (repo / f"submission/{params['data']['format']}_submission.json").read_bytes()
+    doc = json.loads((repo / "system/system.json").read_text(encoding="utf-8"))
+    assert [m["family"] for m in doc["members"]] == ["plain", "prior"] and (repo / "system/kb.json").is_file()
+    assert all(len(m["folds"]) == 2 for m in doc["members"]) and (repo / "system/word2vec/vectors.kv").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(repo / "system", elsewhere / "copied-system")
+    shutil.copy(repo / source["dir"] / source["test"], elsewhere / "test.json")
+    for model, cwd, test in ((repo / "system", repo, repo / source["dir"] / source["test"]),
+                             (Path("copied-system"), elsewhere, Path("test.json"))):
+        out = tmp_path / f"out-{cwd.name}.json"
+        proc = subprocess.run([sys.executable, "-m", "dgcnn_ie.cli.predict", "--model", str(model), "--input", str(test),
+                               "--output", str(out)], cwd=cwd, env={**env, "PYTHONPATH": str(repo / "src")},
+                              capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert out.read_bytes() == submitted
+    text = json.loads(submitted.decode("utf-8").splitlines()[0])["text"]
+    proc = subprocess.run([sys.executable, "-m", "dgcnn_ie.cli.predict", "--model", "copied-system", "--input", "-",
+                           "--output", "-"], cwd=elsewhere, env={**env, "PYTHONPATH": str(repo / "src")},
+                          input=text + "\n", capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["text"] == text and isinstance(json.loads(proc.stdout)["spo_list"], list)

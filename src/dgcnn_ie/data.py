@@ -19,7 +19,7 @@ import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 
 from .utils import log
@@ -446,24 +446,31 @@ def read_predictions(path, samples: Sequence[Sample], schema: Schema, normalize:
 
 
 
-def write_predictions(path, samples: list[Sample], predictions: list[set[Triple]], schema: Schema) -> None:
-    """Write the competition format: each input line with its `spo_list` replaced by the predictions."""
+def prediction_lines(samples: Sequence[Sample], predictions: Sequence[set[Triple]], schema: Schema) -> Iterator[dict]:
+    """The competition format: each input line with its `spo_list` replaced by the predictions."""
     if len(samples) != len(predictions):
         raise ValueError(f"{len(samples)} samples but {len(predictions)} prediction sets")
+    for sample, pred in zip(samples, predictions, strict=True):
+        for t in pred:
+            if t.predicate not in schema:
+                raise ValueError(f"{sample.source}: predicted predicate {t.predicate!r} is not in the schema")
+        pred = {Triple(restore_case(t.subject, sample), t.predicate, restore_case(t.object, sample))
+                for t in pred}
+        if schema.format == "lic2019":
+            spo_list = [typed_spo(t.subject, t.predicate, t.object, schema) for t in sorted(pred)]
+        else:
+            spo_list = [typed_spo(spo["subject"], spo["predicate"], spo["object"], schema)
+                        for spo in assemble_duie(pred)]
+        out = dict(sample.raw)
+        out["spo_list"] = spo_list
+        yield out
+
+
+def write_predictions(path, samples: list[Sample], predictions: list[set[Triple]], schema: Schema) -> None:
+    """Write `prediction_lines` as JSON lines, atomically."""
+    lines = prediction_lines(samples, predictions, schema)
     with atomic_write(path) as f:
-        for sample, pred in zip(samples, predictions, strict=True):
-            for t in pred:
-                if t.predicate not in schema:
-                    raise ValueError(f"{sample.source}: predicted predicate {t.predicate!r} is not in the schema")
-            pred = {Triple(restore_case(t.subject, sample), t.predicate, restore_case(t.object, sample))
-                    for t in pred}
-            if schema.format == "lic2019":
-                spo_list = [typed_spo(t.subject, t.predicate, t.object, schema) for t in sorted(pred)]
-            else:
-                spo_list = [typed_spo(spo["subject"], spo["predicate"], spo["object"], schema)
-                            for spo in assemble_duie(pred)]
-            out = dict(sample.raw)
-            out["spo_list"] = spo_list
+        for out in lines:
             f.write(json.dumps(out, ensure_ascii=False) + "\n")
 
 

@@ -73,6 +73,7 @@ ENSEMBLE_DIR = Path("predictions/ensemble")
 ENSEMBLE_DEV = ENSEMBLE_DIR / "dev.json"
 ENSEMBLE_TEST = ENSEMBLE_DIR / "test.json"
 ENSEMBLE_METRICS = Path("reports/ensemble/metrics.json")
+SYSTEM_DIR = Path("system")          # the submitted system, self-contained (`dgcnn_ie.system`)
 SUBMISSION_DIR = Path("submission")
 
 # report
@@ -85,7 +86,7 @@ THRESHOLDS = Path("reports/thresholds.json")
 
 # every folder stages write under: the runner sweeps them for temp files of killed runs
 OUTPUT_ROOTS = (Path("data"), CHECKPOINTS, Path("models"), Path("predictions"), Path("reports"), Path("features"),
-                SUBMISSION_DIR)
+                SUBMISSION_DIR, SYSTEM_DIR)
 
 
 def submission_path(fmt: str) -> Path:

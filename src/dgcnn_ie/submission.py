@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from .data import DataError, Schema, atomic_write, find_spans, typed_spo
+from .data import DataError, Schema, atomic_write, find_spans, read_dataset, typed_spo
 
 SPO_KEYS = frozenset({"subject", "predicate", "object", "subject_type", "object_type"})
 
@@ -99,6 +99,19 @@ def align(test_lines: Sequence[dict], predicted: Sequence[dict], pred_path, *, e
                         f"{missing[0]} ({len(missing)} test line(s) without one): the predictions are incomplete, "
                         f"so no submission is written; re-run the stages that predict the test file")
     return out, skipped
+
+
+def submission_lines(test_path, predicted: Sequence[dict], pred_source, schema: Schema) -> tuple[list[dict], list[dict], int]:
+    """(submission lines, test lines, lines answered empty) for the ORIGINAL test file ``test_path`` and the
+    prediction lines ``predicted`` (as `data.write_predictions` writes them, for the lines the reader keeps):
+    `align` (refusing an incomplete file) then `build`. The submit stage and `dgcnn-ie predict` share it."""
+    numbered = read_test_file(test_path)
+    test_lines = [obj for _, obj in numbered]
+    kept, _ = read_dataset(test_path, schema, on_error="skip")      # the lines the pipeline predicts
+    predicted_lines = {int(s.source.rpartition(":")[2]) for s in kept}
+    spo_lists, skipped = align(test_lines, predicted, pred_source, expected=[n in predicted_lines for n, _ in numbered],
+                               where=[f"{test_path}:{n}" for n, _ in numbered])
+    return build(test_lines, spo_lists, schema), test_lines, skipped
 
 
 def build(test_lines: Sequence[dict], spo_lists: Sequence[list[dict]], schema: Schema) -> list[dict]:

@@ -12,7 +12,10 @@ prior features. Writes `reports/ensemble/metrics.json`:
   each family average and the union;
 
 and `predictions/ensemble/dev.json` and `test.json`, the predictions of the system
-`ensemble.mode` submits (`ensemble.system_members`). Every fold model is loaded once.
+`ensemble.mode` submits (`ensemble.system_members`). That system is exported to `system/`
+(`dgcnn_ie.system`: its models, word vectors, knowledge base, thresholds, mode), and the test
+predictions are made by the exported folder itself, which `dgcnn-ie predict --model system`
+applies outside the pipeline.
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ from ..config import Config
 from ..data import load_folds, load_schema, read_predictions, read_samples, write_predictions
 from ..decode import Thresholds
 from ..metrics import score, write_metrics
-from ..prior import load_candidates
+from ..prior import KnowledgeBase, load_candidates
+from ..system import Member as SystemMember
+from ..system import System, export_system
 from ..utils import log
 
 PARAMS = ("data.format", "data.normalize", "data.on_error", "decode", "cv.folds", "cv.families", "families",
@@ -116,9 +121,16 @@ def run(config: Config) -> dict:
         log("dev F1: " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in metrics["dev"].items()))
     else:
         log("dev: not labelled, so no dev scores")
+    # the submitted system as one folder, and the test predictions made WITH it: `dgcnn-ie predict --model
+    # system` is the same code path, so its output equals the submission
+    kb = KnowledgeBase.build(cleaned, schema) if any(uses_prior[fam] for fam in submitted) else None
+    export_system(layout.SYSTEM_DIR, fmt=data.format, normalize=data.normalize, mode=mode,
+                  members=[SystemMember(fam, uses_prior[fam], tuple(fs)) for fam, fs in submitted.items()],
+                  model_dirs={(fam, f): layout.cv(fam, f).model_dir for fam, fs in submitted.items() for f in fs},
+                  schema=schema, thresholds=thresholds, batch_size=batch_size, word2vec_dir=layout.WORD2VEC_DIR,
+                  kb=kb)
     test = read(layout.PREPARED_TEST)
-    write_predictions(layout.ENSEMBLE_TEST, test, run_systems("test", test, {"submitted": submitted})["submitted"],
-                      schema)
+    write_predictions(layout.ENSEMBLE_TEST, test, System.load(layout.SYSTEM_DIR).predict(test), schema)
     metrics.update(mode=mode, models={fam: len(fs) for fam, fs in submitted.items()})
     write_metrics(layout.ENSEMBLE_METRICS, metrics)
     log("oof F1: " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in metrics["oof"].items())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import layout, submission
 from ..config import Config
-from ..data import load_schema, read_dataset
+from ..data import load_schema
 from ..utils import log
 
 PARAMS = ("data.format", "data.source.dir", "data.source.test")
@@ -25,19 +25,12 @@ def run(config: Config) -> str:
     """Build, validate and write the submission; returns the path written."""
     data = config.data
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
-    test_path = Path(data.source.dir) / data.source.test
-    numbered = submission.read_test_file(test_path)
-    test_lines = [obj for _, obj in numbered]
-    # the lines the pipeline predicted: those the reader keeps (it skips a line without text, and says so)
-    kept, _ = read_dataset(test_path, schema, on_error="skip")
-    predicted_lines = {int(s.source.rpartition(":")[2]) for s in kept}
     predictions = layout.ENSEMBLE_TEST
-    spo_lists, missing = submission.align(test_lines, submission.read_json_lines(predictions), predictions,
-                                          expected=[n in predicted_lines for n, _ in numbered],
-                                          where=[f"{test_path}:{n}" for n, _ in numbered])
-    lines = submission.build(test_lines, spo_lists, schema)
+    lines, test_lines, missing = submission.submission_lines(Path(data.source.dir) / data.source.test,
+                                                             submission.read_json_lines(predictions), predictions,
+                                                             schema)
     path = layout.submission_path(data.format)
     submission.write(path, lines, test_lines, schema)
     log(f"submission: {len(lines)} lines ({missing} without a prediction: skipped by the reader), "
-        f"{sum(map(len, spo_lists))} spo -> {path}")
+        f"{sum(len(line['spo_list']) for line in lines)} spo -> {path}")
     return str(path)
