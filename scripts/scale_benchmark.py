@@ -14,7 +14,8 @@ model missing a seeded 10% of the triples), and submit reads an ensemble test pr
 The ensemble stage's IO (reading the 3 x 8 out-of-fold prediction files, scoring and uniting
 them, writing the test predictions) is timed as `ensemble_io` through the stage's own
 `oof_scores` and `write_predictions`; its model averaging is training-side work (throughput:
-scripts/benchmark.py). Peak RSS is each stage process's own (`wait4`). Goal (issue 13): every
+scripts/benchmark.py). Peak RSS is each stage process's own (`wait4`); the benchmark process itself stays
+small (stand-ins are written by child processes), since a forked child starts at its parent's resident size. Goal (issue 13): every
 stage <= 10 minutes and <= 4 GiB on 2 cores, roughly linear in the input.
 
 Writes reports/benchmark/scale.json and scale.md (scale_postag.* with --postag). Run it on an idle machine.
@@ -54,6 +55,7 @@ def parse_args(argv=None):
                     help="generate LIC2019's `postag` field too (real LIC2019 lines carry it: about 3x the bytes)")
     ap.add_argument("--ensemble-io", type=Path, help=argparse.SUPPRESS)   # internal: one size's ensemble IO
     ap.add_argument("--stand-ins", type=Path, help=argparse.SUPPRESS)     # internal: its stand-in predictions
+    ap.add_argument("--stand-ins-raw", type=Path, help=argparse.SUPPRESS)  # internal: clean's stand-in predictions
     return ap.parse_args(argv)
 
 
@@ -140,14 +142,12 @@ def run_size(work: Path, scale: float, seed: int, postag: bool = False) -> dict:
     sizes = {k: max(8, round(v * scale)) for k, v in FULL.items()}
     out = {"scale": scale, "sizes": sizes, "postag": postag, "generate": make_project(work, sizes, seed, postag),
            "stages": {}}
-    params = yaml.safe_load((work / "params.yaml").read_text(encoding="utf-8"))
-    folds, families = params["cv"]["folds"], params["cv"]["families"]
     env = _env()
     here = os.getcwd()
     try:
         for stage in STAGES:
-            if stage == "clean":
-                stand_in_cv_raw_predictions(work, folds, seed)
+            if stage == "clean":        # in a child: a forked stage would start at this process's resident size
+                run_measured([sys.executable, __file__, "--stand-ins-raw", str(work), "--seed", str(seed)], work, env)
             if stage == "ensemble_io":     # the stand-ins in one process, the timed IO in another (its peak RSS)
                 run_measured([sys.executable, __file__, "--stand-ins", str(work), "--seed", str(seed)], work, env)
                 _, rss, tail = run_measured([sys.executable, __file__, "--ensemble-io", str(work)], work, env)
@@ -197,6 +197,9 @@ def markdown(doc: dict) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.stand_ins_raw:
+        params = yaml.safe_load((args.stand_ins_raw / "params.yaml").read_text(encoding="utf-8"))
+        return stand_in_cv_raw_predictions(args.stand_ins_raw, params["cv"]["folds"], args.seed)
     if args.stand_ins or args.ensemble_io:
         work = args.stand_ins or args.ensemble_io
         params = yaml.safe_load((work / "params.yaml").read_text(encoding="utf-8"))
