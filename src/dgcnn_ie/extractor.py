@@ -105,7 +105,9 @@ def predict_samples(prob_model: ProbabilityModel, samples: Sequence[Sample | str
 
     A text longer than the model's ``max_len`` (when the model has one) is not clipped: it is split into
     overlapping windows (`text_windows`), each decoded on its own, and its triples are the union of its
-    windows' (logged with the number of texts windowed)."""
+    windows' (logged with the number of texts windowed). The original code (kg-2019) decodes a text whole; its
+    position table of 512 rows bounds that, so windowing is this project's addition (method.md §4 asks that long
+    texts be clipped or windowed, never crash)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if candidates is not None and len(candidates) != len(samples):

@@ -8,7 +8,8 @@ an exact copy), `reports/clean/report.json` and `reports/clean/summary.md`.
 Weak voters remove good labels: when the votes would remove more than
 `clean.max_removed_share` of the labelled triples, the stage either refuses (an error
 naming the key; `clean.too_many_removed: refuse`) or keeps the raw labels and says why in
-the log and the report (`raw_labels`).
+the log and the report (`raw_labels`). This guard is this project's: the method (method.md §7)
+removes every labelled triple no voter predicts, whatever the share.
 """
 from __future__ import annotations
 
