@@ -16,10 +16,11 @@ import os
 import random
 import re
 import shutil
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 
 from .utils import log
@@ -154,7 +155,7 @@ class Schema:
         return schema
 
 
-def _json_lines(path):
+def json_lines(path):
     """(line_number, stripped_line) of a UTF-8 JSON-lines file; the line is None where it is not valid UTF-8.
 
     Decoding line by line (not the whole stream) is what lets an encoding error name its line.
@@ -180,7 +181,7 @@ def load_schema(path, fmt: str) -> Schema:
         if (st, ot) not in types[p]:
             types[p].append((st, ot))
 
-    for number, line in _json_lines(path):
+    for number, line in json_lines(path):
         where = f"{path}:{number}"
         if line is None:
             raise DataError(f"{where}: not valid UTF-8")
@@ -270,7 +271,7 @@ def read_dataset(path, schema: Schema, *, on_error: str = "skip", normalize: str
             raise DataError(f"{where}: {reason}: {detail}")
         report.note(counter, reason, where)
 
-    for number, line in _json_lines(path):
+    for number, line in json_lines(path):
         report.lines = number
         where = f"{path}:{number}"
         if line is None:
@@ -468,10 +469,18 @@ def prediction_lines(samples: Sequence[Sample], predictions: Sequence[set[Triple
 
 def write_predictions(path, samples: list[Sample], predictions: list[set[Triple]], schema: Schema) -> None:
     """Write `prediction_lines` as JSON lines, atomically."""
-    lines = prediction_lines(samples, predictions, schema)
+    write_json_lines(path, prediction_lines(samples, predictions, schema))
+
+
+def write_json_lines(path, lines: Iterable[dict]) -> None:
+    """One JSON object a line (UTF-8, not ASCII-escaped) to ``path`` atomically, or to stdout for ``-``."""
+    if str(path) == "-":
+        for line in lines:
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return
     with atomic_write(path) as f:
-        for out in lines:
-            f.write(json.dumps(out, ensure_ascii=False) + "\n")
+        for line in lines:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from .data import DataError, Schema, atomic_write, find_spans, read_dataset, typed_spo
+from .data import DataError, Schema, find_spans, json_lines, read_dataset, typed_spo, write_json_lines
 
 SPO_KEYS = frozenset({"subject", "predicate", "object", "subject_type", "object_type"})
 
@@ -29,24 +29,18 @@ def read_test_file(path) -> list[tuple[int, dict]]:
     """(line number, object) of each non-blank line of a test file; every line must be a JSON object
     (one without a `text` string is answered with an empty `spo_list`), else `DataError` naming the line."""
     lines = []
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{number}: not valid UTF-8 ({e.reason} at byte {e.start}): "
-                                f"cannot be answered in a submission") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{number}: malformed JSON ({e.msg}): cannot be answered in a submission") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{number}: not a JSON object: cannot be answered in a submission")
-            lines.append((number, obj))
+    for number, line in json_lines(path):
+        if line is None:
+            raise DataError(f"{path}:{number}: not valid UTF-8: cannot be answered in a submission")
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{number}: malformed JSON ({e.msg}): cannot be answered in a submission") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{number}: not a JSON object: cannot be answered in a submission")
+        lines.append((number, obj))
     return lines
 
 
@@ -222,10 +216,9 @@ def validate_file(path, test_path, schema: Schema) -> None:
 
 
 def write(path, lines: Sequence[dict], test_lines: Sequence[dict], schema: Schema) -> None:
-    """Validate, then write the submission atomically (nothing is written if it is invalid)."""
+    """Validate, then write the submission atomically, or to stdout for ``-`` (nothing is written if it is
+    invalid)."""
     errors = validate(lines, test_lines, schema, path)
     if errors:
         raise SubmissionError(path, errors)
-    with atomic_write(path) as f:
-        for line in lines:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    write_json_lines(path, lines)

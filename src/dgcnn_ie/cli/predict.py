@@ -22,7 +22,7 @@ import signal
 import sys
 
 from .. import submission
-from ..data import (DataError, Sample, atomic_write, casefold_text, load_schema, prediction_lines, read_dataset,
+from ..data import (DataError, Sample, casefold_text, load_schema, prediction_lines, read_dataset, write_json_lines,
                     write_predictions)
 from ..decode import Thresholds
 from ..extractor import load_extractor
@@ -73,14 +73,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     if system is not None and args.input != "-":
         lines, test_lines, skipped = submission.submission_lines(
             args.input, list(prediction_lines(samples, predictions, schema)), "predictions", schema)
-        errors = submission.validate(lines, test_lines, schema, args.output)
-        if errors:
-            raise submission.SubmissionError(args.output, errors)
-        _write(args.output, lines)
+        submission.write(args.output, lines, test_lines, schema)
         log(f"{len(lines)} lines ({skipped} answered empty: no text), {sum(map(len, predictions))} triples "
             f"-> {args.output}")
     elif args.output == "-" or args.input == "-":
-        _write(args.output, prediction_lines(samples, predictions, schema))
+        write_json_lines(args.output, prediction_lines(samples, predictions, schema))
     else:
         write_predictions(args.output, samples, predictions, schema)
         log(f"{len(samples)} sentences, {sum(map(len, predictions))} triples -> {args.output}")
@@ -103,17 +100,6 @@ def _stdin_samples(normalize: str) -> list[Sample]:
             samples.append(Sample(text=casefold_text(text) if normalize == "lower" else text, triples=[],
                                   labelled=False, source=f"<stdin>:{number}", raw={"text": text}))
     return samples
-
-
-def _write(path: str, lines) -> None:
-    """JSON lines to ``path`` (atomically) or to stdout for ``-``."""
-    if path == "-":
-        for line in lines:
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        return
-    with atomic_write(path) as f:
-        for line in lines:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -24,17 +24,11 @@ from pathlib import Path
 
 from .. import layout
 from ..config import Config, ConfigError
-from ..data import DataError, atomic_write, load_schema, read_dataset
+from ..data import DataError, atomic_write, load_schema, read_dataset, write_json_lines
 from ..submission import read_test_lines
 from ..utils import log
 
 PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error", "word2vec.include_test")
-
-
-def _write_lines(path: Path, samples) -> None:
-    with atomic_write(path) as f:
-        for s in samples:
-            f.write(json.dumps(s.raw, ensure_ascii=False) + "\n")
 
 
 def hold_out(samples: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -86,9 +80,8 @@ def run(config: Config) -> dict:
     layout.PREPARED_DIR.mkdir(parents=True, exist_ok=True)
     with atomic_write(layout.PREPARED_SCHEMA) as f, open(schema_path, encoding="utf-8") as src:
         shutil.copyfileobj(src, f)
-    _write_lines(layout.PREPARED_TRAIN, train)
-    _write_lines(layout.PREPARED_DEV, dev)
-    _write_lines(layout.PREPARED_TEST, test)
+    for path, samples in ((layout.PREPARED_TRAIN, train), (layout.PREPARED_DEV, dev), (layout.PREPARED_TEST, test)):
+        write_json_lines(path, (s.raw for s in samples))
     # the word2vec corpus's test part: a file of its own, so that with include_test false a new test file
     # leaves the word vectors, and every model trained on them, untouched
     with atomic_write(layout.PREPARED_TEST_TEXTS) as f:

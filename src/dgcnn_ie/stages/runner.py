@@ -24,7 +24,7 @@ import time
 from types import ModuleType
 
 from .. import layout
-from ..config import PARAMS_FILE, check_keys, load_config
+from ..config import PARAMS_FILE, Config, check_keys, load_config
 from ..data import DataError, remove_stale_temps
 from ..utils import Stopped, log, stop_on_signals
 
@@ -46,17 +46,22 @@ def stage_module(name: str) -> ModuleType:
 
 def run_stage(name: str, params_path: str = PARAMS_FILE, **options):
     """Run stage ``name`` with the params at ``params_path`` (what the command line does, minus error
-    handling); returns what the stage returns.
+    handling); returns what the stage returns."""
+    config = load_config(params_path)          # before the stage's imports (TensorFlow): errors come first
+    return _run(stage_module(name), config, **options)
+
+
+def _run(module: ModuleType, config: Config, **options):
+    """Sweep killed runs' temp files, then run the stage on its view of ``config``.
 
     A stage's optional ``position(config, **options) -> (k, N)`` gets the whole config: it only says
     which of the N models of its kind this run trains, for the progress lines (the one read that is
     not limited to the stage's PARAMS, as it cannot change any output)."""
-    config = load_config(params_path)          # before the stage's imports (TensorFlow): errors come first
-    module = stage_module(name)
     for path in remove_stale_temps(layout.OUTPUT_ROOTS):
         log(f"removed {path}: left behind by a killed run")
     if hasattr(module, "position"):
         options["position"] = module.position(config, **options)
+    name = module.__name__.rpartition(".")[2]
     return module.run(config.view(module.PARAMS, f"stage {name}"), **options)
 
 
@@ -75,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: unknown stage {name!r}\n" + _usage())
         return EXIT_ERROR
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    config = None
     if not {"-h", "--help"} & set(argv[1:]):      # a params error is reported before TensorFlow loads
         pre = argparse.ArgumentParser(add_help=False)
         pre.add_argument("--params", default=PARAMS_FILE)
         try:
-            load_config(pre.parse_known_args(argv[1:])[0].params)
+            config = load_config(pre.parse_known_args(argv[1:])[0].params)
         except DataError as e:
             return _error(str(e))
     module = stage_module(name)
@@ -88,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=PARAMS_FILE, help=f"parameters file (default {PARAMS_FILE})")
     if hasattr(module, "add_arguments"):
         module.add_arguments(parser)
-    options = vars(parser.parse_args(argv[1:]))
-    params_path = options.pop("params")
+    options = vars(parser.parse_args(argv[1:]))        # --help exits here, before any config is needed
+    del options["params"]                              # read above, into config
     started = time.perf_counter()
     try:
         with stop_on_signals():
-            run_stage(name, params_path, **options)
+            _run(module, config, **options)
     except DataError as e:
         return _error(str(e))
     except FileNotFoundError as e:
