@@ -28,8 +28,9 @@ from dgcnn_ie.plots import training_curves
 # example sentences and triples (``examples`` keys) are dropped from JSON files, since a
 # report of a run on someone's data must not carry that data into this repository.
 COPIED = ("params.yaml", "dvc.lock", "reports/data/read.json", "reports/word2vec/stats.json",
-          "reports/train/metrics.json", "reports/train/history.json", "reports/evaluate/metrics.json",
-          "reports/ensemble/metrics.json", "reports/clean/report.json", "reports/prior/stats.json")
+          "reports/train/metrics.json", "reports/train/run.json", "reports/train/history.json",
+          "reports/evaluate/metrics.json", "reports/ensemble/metrics.json", "reports/ensemble/scores.json",
+          "reports/clean/report.json", "reports/prior/stats.json")
 EXAMPLE_KEYS = frozenset({"examples"})
 COPIED_GLOBS = ("reports/cv_raw/fold*.json", "reports/cv_raw/fold*/history.json",
                 "reports/cv/*/fold*.json", "reports/cv/*/fold*/history.json")
@@ -101,17 +102,20 @@ def single_row(name: str, run: Path) -> list[str] | None:
     train = _load(run / "reports/train/metrics.json")
     if train is None:
         return None
+    # seconds and device: in reports/train/run.json; runs made before it have them in the metrics file
+    info = _load(run / "reports/train/run.json") or train
     params = yaml.safe_load((run / "params.yaml").read_text(encoding="utf-8"))
     model = params["model"]
     size = f"{model['arch']}, width {model['width']}" + (
         f", {len(model['dilations'])} conv layers" if model["arch"] == "dgcnn" else "")
     return [name, size, f"{train['best_epoch']} / {train['epochs']}",
             _fmt(train["dev_precision"]), _fmt(train["dev_recall"]), _fmt(train["dev_f1"]),
-            f"{train['seconds_per_epoch']:.0f}", train.get("device", "")]
+            f"{info['seconds_per_epoch']:.0f}", info.get("device", "")]
 
 
 def ensemble_rows(name: str, run: Path) -> list[list[str]]:
-    metrics = _load(run / "reports/ensemble/metrics.json")
+    # every count is in reports/ensemble/scores.json; runs made before it have them in the metrics file
+    metrics = _load(run / "reports/ensemble/scores.json") or _load(run / "reports/ensemble/metrics.json")
     if metrics is None:
         return []
     models = metrics.get("models", {})

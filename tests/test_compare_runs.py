@@ -73,6 +73,24 @@ def test_tables_files_and_figure(tmp_path):
     assert json.loads((out / "dgcnn/reports/train/metrics.json").read_text())["dev_f1"] == 0.61
 
 
+def test_current_layout_timings_and_counts_come_from_their_own_files(tmp_path):
+    """Seconds and device are in reports/train/run.json, the ensemble's counts in scores.json (the metrics
+    files hold the headline numbers only); runs made before that have them in the metrics files."""
+    run = _single_run(tmp_path / "a", "dgcnn", 0.61)
+    _write(run / "reports/train/metrics.json", {"dev_precision": 0.5, "dev_recall": 0.25, "dev_f1": 0.61,
+                                                 "best_epoch": 2, "epochs": 3})
+    _write(run / "reports/train/run.json", {"seconds_per_epoch": 57.0, "device": "GPU:0"})
+    assert compare_runs.single_row("a", run)[-2:] == ["57", "GPU:0"]
+    s = {"precision": 0.6, "recall": 0.3, "f1": 0.4}
+    _write(run / "reports/ensemble/metrics.json", {"oof": {"raw/plain": {"f1": 0.4}}, "dev": {"union": s}})
+    _write(run / "reports/ensemble/scores.json", {"oof": {"raw/plain": s}, "dev": {"union": s},
+                                                   "mode": "union", "models": {"plain": 3, "prior": 3}})
+    rows = compare_runs.ensemble_rows("a", run)
+    assert rows == [["a", "dev union", "6", "0.6000", "0.3000", "0.4000"],
+                    ["a", "out-of-fold raw/plain", "", "0.6000", "0.3000", "0.4000"]]
+    assert "reports/train/run.json" in compare_runs.copy_run(run, tmp_path / "out")
+
+
 def test_example_sentences_are_not_copied(tmp_path):
     run = _cv_run(tmp_path / "c")
     _write(run / "reports/clean/report.json",

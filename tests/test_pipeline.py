@@ -7,7 +7,9 @@ Runs `dvc repro` in a fresh git + DVC repository holding copies of the project's
 file, a valid submission, that a second `dvc repro` has nothing to do, and that the
 metrics still match the ones recorded in tests/fixtures/tiny_pipeline_metrics.json.
 """
+import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -42,9 +44,12 @@ TINY = {
 # refactor (see the fixture's "_comment"), plus the sha256 of the pipeline's main output files.
 BASELINE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_pipeline_metrics.json"
 BASELINE_METRICS = ["reports/data/read.json", "reports/data/train_read.json", "reports/word2vec/stats.json",
-                    "reports/train/metrics.json", "reports/evaluate/metrics.json", "reports/cv_raw/fold*.json",
-                    "reports/clean/report.json", "reports/prior/stats.json", "reports/cv/*/fold*.json",
-                    "reports/ensemble/metrics.json", "reports/thresholds.json",
+                    "reports/train/metrics.json", "reports/train/run.json", "reports/evaluate/metrics.json",
+                    "reports/evaluate/per_predicate.json", "reports/cv_raw/fold*.json", "reports/clean/report.json",
+                    "reports/clean/metrics.json", "reports/prior/stats.json", "reports/cv/*/fold*.json",
+                    "reports/ensemble/metrics.json", "reports/ensemble/scores.json",
+                    "reports/ensemble/per_predicate.json", "reports/thresholds.json", "reports/threshold_sweep.json",
+                    "reports/fold_curves.json",
                     # the per-epoch training losses pin the models themselves (the tiny models' F1s are 0)
                     "reports/train/history.json", "reports/cv_raw/fold*/history.json",
                     "reports/cv/*/fold*/history.json"]
@@ -113,6 +118,7 @@ def _reproduce(repo: Path):
     dvc = [sys.executable, "-m", "dvc"]
     _run(["git", "init", "-q"], repo, env)
     _run(dvc + ["init", "-q"], repo, env)
+    shutil.copytree(root / ".dvc/plots", repo / ".dvc/plots")        # the plot templates dvc.yaml names
     _run(["git", "add", "-A"], repo, env)
     _run(["git", "commit", "-q", "-m", "pipeline test"], repo, env)
     started = time.perf_counter()
@@ -143,11 +149,14 @@ def test_metrics_and_cleaned_file(pipeline):
     assert (fold["round"], fold["family"], fold["fold"], fold["epochs"]) == ("clean", "prior", 1, 2)
     assert 0.0 <= fold["oof"]["f1"] <= 1.0
     assert (repo / "reports/cv/plain/fold0/history.csv").is_file()
+    scores = json.loads((repo / "reports/ensemble/scores.json").read_text(encoding="utf-8"))
+    assert set(scores["oof"]) == {"raw/plain", "clean/plain", "clean/prior", "clean/union"}
+    assert scores["oof"]["raw/plain"]["sentences"] == TRAIN_LINES
+    assert set(scores["dev"]) == {"single", "average/plain", "average/prior", "union"}
+    assert scores["dev"]["union"]["n_gold"] > 0
     metrics = json.loads((repo / "reports/ensemble/metrics.json").read_text(encoding="utf-8"))
-    assert set(metrics["oof"]) == {"raw/plain", "clean/plain", "clean/prior", "clean/union"}
-    assert metrics["oof"]["raw/plain"]["sentences"] == TRAIN_LINES
-    assert set(metrics["dev"]) == {"single", "average/plain", "average/prior", "union"}
-    assert metrics["dev"]["union"]["n_gold"] > 0
+    assert metrics == {"dev": {k: {m: v[m] for m in ("precision", "recall", "f1")} for k, v in scores["dev"].items()},
+                       "oof": {k: {"f1": v["f1"]} for k, v in scores["oof"].items()}}
     clean = json.loads((repo / "reports/clean/report.json").read_text(encoding="utf-8"))
     assert clean["models"] == 2 and clean["add_min_votes"] == 2
     prepared = (repo / "data/prepared/train.json").read_text(encoding="utf-8").splitlines()
@@ -157,7 +166,7 @@ def test_metrics_and_cleaned_file(pipeline):
     assert clean["triples_after"] == sum(len(json.loads(b)["spo_list"]) for b in cleaned)
     assert (repo / "predictions/ensemble/dev.json").is_file()
     # the report stage swept the submitted system: each fold's plain + prior cv models, united
-    thresholds = json.loads((repo / "reports/thresholds.json").read_text(encoding="utf-8"))
+    thresholds = json.loads((repo / "reports/threshold_sweep.json").read_text(encoding="utf-8"))
     assert thresholds["source"] == f"cv/plain + cv/prior out-of-fold predictions, folds [0, 1], {TRAIN_LINES} sentences"
 
 
@@ -335,3 +344,43 @@ def test_exported_system_reproduces_the_submission_anywhere(pipeline, tmp_path):
                           input=text + "\n", capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["text"] == text and isinstance(json.loads(proc.stdout)["spo_list"], list)
+
+
+def _csv_header(text: str) -> list[str]:
+    return next(csv.reader(io.StringIO(text)))
+
+
+@pytest.mark.slow
+def test_experiment_table_and_plots(pipeline):
+    """`dvc exp show` carries no per-predicate, timing or device column and no per-fold metrics;
+    `dgcnn-ie show` fits in 60 columns with the headline dev F1s and the changed params; the top-level
+    plots draw every fold model's curve and the per-predicate scores."""
+    repo, env, _ = pipeline
+    dvc = [sys.executable, "-m", "dvc"]
+    headline = ["f1", "dev.single.f1", "dev.average/plain.f1", "dev.average/prior.f1", "dev.union.f1"]
+    full = _csv_header(_run(dvc + ["exp", "show", "--csv"], repo, env))
+    print(f"\ndvc exp show: {len(full)} columns")
+    assert set(headline) <= set(full), full
+    assert not [c for c in full if "per_predicate" in c or "second" in c or "device" in c or c.startswith(("reports/cv/", "reports/cv_raw/"))]
+    path = repo / "params.yaml"
+    original = path.read_text(encoding="utf-8")
+    params = yaml.safe_load(original)
+    params["decode"]["end_threshold"] = 0.55        # the workspace row differs from the baseline commit
+    try:
+        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        narrow = _csv_header(_run([sys.executable, "-m", "dgcnn_ie.cli.main", "show", "--csv"], repo, env))
+    finally:
+        path.write_text(original, encoding="utf-8")
+    print(f"dgcnn-ie show: {len(narrow)} columns: {narrow}")
+    # (reports/thresholds.json has a decode.end_threshold too, so DVC names the param by its file)
+    assert len(narrow) <= 60 and set(headline) <= set(narrow) and "params.yaml:decode.end_threshold" in narrow, narrow
+    assert not [c for c in narrow if c.startswith(("src/", "data/", "models/"))], narrow
+    assert not {"params.yaml:decode.start_threshold", "decode.batch_size", "seed"} & set(narrow)  # unchanged params
+
+    plots = json.loads(_run(dvc + ["plots", "show", "--json"], repo, env).strip().splitlines()[-1])
+    assert not plots.get("errors"), plots["errors"]
+    curves = plots["data"]["dev F1 per epoch, every fold model"][0]["content"]["data"]["values"]
+    assert {row["model"] for row in curves} == {f"{run} fold {f}" for run in ("cv_raw", "cv/plain", "cv/prior")
+                                                 for f in (0, 1)}
+    bars = plots["data"]["dev F1 per predicate"][0]["content"]["data"]["values"]
+    assert {row["filename"] for row in bars} == {"evaluate/per_predicate.json", "ensemble/per_predicate.json"}

@@ -191,6 +191,10 @@ def test_report_stage_without_tuning(workspace, no_cjk_font):
     assert "cv: plain family on cleaned labels: no history found" in index
     assert json.loads((workspace / "reports/thresholds.json").read_text()) == {
         "tuned": False, "decode": {"start_threshold": 0.5, "end_threshold": 0.4}}
+    assert json.loads((workspace / "reports/threshold_sweep.json").read_text())["sweep"] == []
+    curves = json.loads((workspace / "reports/fold_curves.json").read_text())
+    assert curves and {row["model"] for row in curves} == {"cv_raw fold 0", "cv_raw fold 1", "cv/prior fold 1"}
+    assert all(set(row) == {"model", "epoch", "dev_f1"} for row in curves)
     errors = json.loads((workspace / "reports/error_analysis.json").read_text(encoding="utf-8"))
     assert errors["spurious"] == 0 and errors["missed"] == summary["errors"]["missed"] > 0
     assert "## " in (workspace / "reports/error_analysis.md").read_text(encoding="utf-8")
@@ -212,11 +216,13 @@ def test_report_stage_tunes_thresholds_on_out_of_fold_predictions(workspace, mon
     (workspace / "reports/figures/stale.png").write_bytes(b"x")
     run_stage("report", "params.yaml")
     assert loaded == ["models/cv_raw/fold0", "models/cv_raw/fold1"]
-    doc = json.loads((workspace / "reports/thresholds.json").read_text())
+    metrics = json.loads((workspace / "reports/thresholds.json").read_text())
+    doc = json.loads((workspace / "reports/threshold_sweep.json").read_text())
+    assert metrics == {"tuned": True, "decode": {"start_threshold": chosen[0], "end_threshold": chosen[1]},
+                       "best": {"f1": 1.0}, "current": {"f1": doc["current"]["f1"]}, "f1_gain": gain}
     grid = [(r["start_threshold"], r["end_threshold"]) for r in doc["sweep"]]
     assert grid == sorted({(s, e) for s in (0.3, 0.5, 0.7) for e in (0.3, 0.4)} | {current})
-    assert doc["decode"] == {"start_threshold": chosen[0], "end_threshold": chosen[1]}
-    assert doc["best"]["f1"] == 1.0 and doc["f1_gain"] == gain
+    assert doc["best"]["f1"] == 1.0
     assert (doc["current"]["start_threshold"], doc["current"]["end_threshold"]) == current
     low, high = doc["sweep"][0], doc["sweep"][-1]          # start 0.3 adds the noise; 0.7 finds nothing
     assert low["precision"] < 1.0 and low["recall"] == 1.0 and high["f1"] == 0.0
@@ -294,6 +300,8 @@ def test_report_stage_tunes_on_the_cv_models(workspace, monkeypatch):
     assert checked == [("features/prior", "train", f, "data/cleaned/train.json:1") for f in (0, 1)]
     assert loaded == ["models/cv/plain/fold0", "models/cv/prior/fold0", "models/cv/plain/fold1",
                       "models/cv/prior/fold1"]
-    doc = json.loads((workspace / "reports/thresholds.json").read_text())
+    doc = json.loads((workspace / "reports/threshold_sweep.json").read_text())
     assert doc["source"].startswith("cv/plain + cv/prior out-of-fold predictions")
-    assert doc["decode"] == {"start_threshold": 0.5, "end_threshold": 0.4} and doc["best"]["f1"] == 1.0
+    assert doc["best"]["f1"] == 1.0
+    assert json.loads((workspace / "reports/thresholds.json").read_text())["decode"] == {
+        "start_threshold": 0.5, "end_threshold": 0.4}

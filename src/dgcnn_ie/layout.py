@@ -46,14 +46,17 @@ CV_RAW_CHECKPOINTS, CV_CHECKPOINTS = CHECKPOINTS / "cv_raw", CHECKPOINTS / "cv"
 SINGLE_CHECKPOINT = CHECKPOINTS / "single"
 SINGLE_MODEL_DIR = Path("models/single")
 TRAIN_REPORT_DIR = Path("reports/train")
-TRAIN_METRICS = TRAIN_REPORT_DIR / "metrics.json"
+TRAIN_METRICS = TRAIN_REPORT_DIR / "metrics.json"       # DVC metrics: dev scores and epochs only
+TRAIN_RUN = TRAIN_REPORT_DIR / "run.json"               # the rest: seconds, device, sample counts, encoder stats
 TRAIN_HISTORY = TRAIN_REPORT_DIR / HISTORY_JSON
 EVALUATE_METRICS = Path("reports/evaluate/metrics.json")
+EVALUATE_PER_PREDICATE = Path("reports/evaluate/per_predicate.json")   # DVC plot data (one row per predicate)
 SINGLE_TEST_PREDICTIONS = Path("predictions/test.json")
 
 # clean
 CLEANED_TRAIN = Path("data/cleaned/train.json")
-CLEAN_REPORT = Path("reports/clean/report.json")
+CLEAN_REPORT = Path("reports/clean/report.json")       # every count, per predicate too
+CLEAN_METRICS = Path("reports/clean/metrics.json")     # DVC metrics: the headline counts
 CLEAN_SUMMARY = Path("reports/clean/summary.md")
 
 # prior
@@ -72,7 +75,9 @@ CV_RAW_REPORTS, CV_REPORTS = Path("reports/cv_raw"), Path("reports/cv")
 ENSEMBLE_DIR = Path("predictions/ensemble")
 ENSEMBLE_DEV = ENSEMBLE_DIR / "dev.json"
 ENSEMBLE_TEST = ENSEMBLE_DIR / "test.json"
-ENSEMBLE_METRICS = Path("reports/ensemble/metrics.json")
+ENSEMBLE_METRICS = Path("reports/ensemble/metrics.json")      # DVC metrics: dev P/R/F1 and out-of-fold F1
+ENSEMBLE_SCORES = Path("reports/ensemble/scores.json")        # every count behind them, models and mode
+ENSEMBLE_PER_PREDICATE = Path("reports/ensemble/per_predicate.json")   # DVC plot data: the submitted system on dev
 SYSTEM_DIR = Path("system")          # the submitted system, self-contained (`dgcnn_ie.system`)
 SUBMISSION_DIR = Path("submission")
 
@@ -81,7 +86,9 @@ FIGURES_DIR = Path("reports/figures")
 FIGURES_INDEX = Path("reports/figures.md")
 ERRORS_MD = Path("reports/error_analysis.md")
 ERRORS_JSON = Path("reports/error_analysis.json")
-THRESHOLDS = Path("reports/thresholds.json")
+THRESHOLDS = Path("reports/thresholds.json")           # DVC metrics: the thresholds to decode at, F1 gain
+THRESHOLD_SWEEP = Path("reports/threshold_sweep.json")  # every grid point's out-of-fold scores
+FOLD_CURVES = Path("reports/fold_curves.json")          # DVC plot data: every fold model's dev F1 per epoch
 
 
 # every folder stages write under: the runner sweeps them for temp files of killed runs

@@ -61,8 +61,24 @@ def _round(x):
     return x
 
 
-def write_metrics(path, metrics: dict) -> None:
-    """DVC metrics JSON, floats rounded to 6 digits so reruns diff cleanly."""
+HEADLINE_KEYS = ("precision", "recall", "f1")
+
+
+def headline(scores: dict) -> dict:
+    """The part of ``score``'s result that goes into a DVC metrics file (a column each in `dvc exp show`)."""
+    return {k: scores[k] for k in HEADLINE_KEYS}
+
+
+def per_predicate_rows(scores: dict) -> list[dict]:
+    """``score``'s per-predicate breakdown as DVC plot rows, most frequent predicate first.
+
+    Kept out of the metrics files: four columns per predicate made `dvc exp show` unreadable."""
+    items = sorted(scores["per_predicate"].items(), key=lambda kv: (-kv[1]["support"], kv[0]))
+    return [{"predicate": name, **entry} for name, entry in items]
+
+
+def write_metrics(path, metrics: dict | list) -> None:
+    """DVC metrics (or plot data) JSON, floats rounded to 6 digits so reruns diff cleanly."""
     with atomic_write(path) as f:
         json.dump(_round(metrics), f, ensure_ascii=False, indent=2)
         f.write("\n")

@@ -3,7 +3,9 @@
 Reads the prepared training file and each trained fold's predictions of the whole training
 set (`predictions/cv_raw/fold<f>/train.json`, `cv.folds`). Writes `data/cleaned/train.json`
 (the prepared file line for line, changed `spo_list`s rebuilt; with `clean.enabled: false`
-an exact copy), `reports/clean/report.json` and `reports/clean/summary.md`.
+an exact copy), `reports/clean/report.json` (every count, per predicate too),
+`reports/clean/summary.md` and `reports/clean/metrics.json` (DVC metrics: triples added and
+removed, sentences changed, whether the raw labels were kept).
 
 Weak voters remove good labels: when the votes would remove more than
 `clean.max_removed_share` of the labelled triples, the stage either refuses (an error
@@ -20,6 +22,7 @@ from ..metrics import write_metrics
 from ..utils import log
 
 PARAMS = ("data.format", "data.normalize", "data.on_error", "cv.folds", "clean")
+CLEAN_METRIC_KEYS = ("added", "removed", "sentences_changed", "kept_raw_labels")
 
 
 def run(config: Config) -> dict:
@@ -51,6 +54,7 @@ def run(config: Config) -> dict:
     report = cleaning.report(samples, changes, n_models=len(folds), add_min_votes=add_min,
                              remove_max_votes=remove_max, enabled=cfg.enabled, kept_raw_because=kept_raw_because)
     write_metrics(layout.CLEAN_REPORT, report)
+    write_metrics(layout.CLEAN_METRICS, {k: report[k] for k in CLEAN_METRIC_KEYS})
     with atomic_write(layout.CLEAN_SUMMARY) as f:
         f.write(cleaning.summary_markdown(report))
     for warning in report["warnings"]:

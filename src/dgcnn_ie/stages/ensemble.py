@@ -2,7 +2,7 @@
 
 Reads the cv models of every family in `cv.families` and trained fold in `cv.folds`, their
 held-out predictions and the cv_raw ones, and the prior candidates for the families with
-prior features. Writes `reports/ensemble/metrics.json`:
+prior features. Writes `reports/ensemble/scores.json`:
 
 - `oof`: per round and family (`raw/plain`, the cv_raw models; `clean/<family>`; and
   `clean/union` of the families), the scores of the held-out predictions of all folds
@@ -10,6 +10,11 @@ prior features. Writes `reports/ensemble/metrics.json`:
   raw labels, `f1_vs_raw_labels`, comparable with `raw/plain`);
 - `dev` (when the dev file is labelled): a single model (first fold of the first family),
   each family average and the union;
+- `mode` and the number of models per family submitted;
+
+`reports/ensemble/metrics.json`, the DVC metrics: of these, the dev precision / recall / F1 and the
+out-of-fold F1 only (the headline columns of `dvc exp show`); `reports/ensemble/per_predicate.json`
+(DVC plot data): the submitted system's dev scores per predicate;
 
 and `predictions/ensemble/dev.json` and `test.json`, the predictions of the system
 `ensemble.mode` submits (`ensemble.system_members`). That system is exported to `system/`
@@ -23,7 +28,7 @@ from .. import ensemble, layout
 from ..config import Config
 from ..data import load_folds, load_schema, read_predictions, read_samples, write_predictions
 from ..decode import Thresholds
-from ..metrics import score, write_metrics
+from ..metrics import headline, per_predicate_rows, score, write_metrics
 from ..prior import KnowledgeBase, load_candidates
 from ..system import Member as SystemMember
 from ..system import System, export_system
@@ -79,7 +84,7 @@ def run(config: Config) -> dict:
     raw, cleaned = (read_samples(path, schema, data, keep_raw=False)     # scored, not written
                     for path in (layout.PREPARED_TRAIN, layout.CLEANED_TRAIN))
     assignment = load_folds(layout.FOLDS, raw)
-    metrics = {"oof": oof_scores(raw, cleaned, assignment, folds, families, schema, data.normalize)}
+    scores = {"oof": oof_scores(raw, cleaned, assignment, folds, families, schema, data.normalize)}
 
     dirs = {fam: [layout.cv(fam, f).model_dir for f in folds] for fam in families}
     loaded = ensemble.load_models([d for fam in families for d in dirs[fam]])
@@ -114,11 +119,13 @@ def run(config: Config) -> dict:
                    "union": ensemble.system_members("union", families, folds), **systems}
     preds = run_systems("dev", dev, systems)
     write_predictions(layout.ENSEMBLE_DEV, dev, preds["submitted"], schema)
+    per_predicate: list = []
     if labelled:
         gold = [set(s.triples) for s in dev]
-        metrics["dev"] = {name: _summary(score(gold, preds[name], schema.format))
-                          for name in systems if name != "submitted"}
-        log("dev F1: " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in metrics["dev"].items()))
+        scores["dev"] = {name: _summary(score(gold, preds[name], schema.format))
+                         for name in systems if name != "submitted"}
+        per_predicate = per_predicate_rows(score(gold, preds["submitted"], schema.format))
+        log("dev F1: " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in scores["dev"].items()))
     else:
         log("dev: not labelled, so no dev scores")
     # the submitted system as one folder, and the test predictions made WITH it: `dgcnn-ie predict --model
@@ -131,8 +138,12 @@ def run(config: Config) -> dict:
                   kb=kb)
     test = read(layout.PREPARED_TEST)
     write_predictions(layout.ENSEMBLE_TEST, test, System.load(layout.SYSTEM_DIR).predict(test), schema)
-    metrics.update(mode=mode, models={fam: len(fs) for fam, fs in submitted.items()})
+    scores.update(mode=mode, models={fam: len(fs) for fam, fs in submitted.items()})
+    write_metrics(layout.ENSEMBLE_SCORES, scores)
+    write_metrics(layout.ENSEMBLE_PER_PREDICATE, per_predicate)
+    metrics = {"dev": {name: headline(s) for name, s in scores.get("dev", {}).items()},
+               "oof": {name: {"f1": s["f1"]} for name, s in scores["oof"].items()}}
     write_metrics(layout.ENSEMBLE_METRICS, metrics)
-    log("oof F1: " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in metrics["oof"].items())
+    log("oof F1: " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in scores["oof"].items())
         + f"; test predictions ({mode}) -> {layout.ENSEMBLE_TEST}")
-    return metrics
+    return scores

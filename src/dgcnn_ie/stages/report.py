@@ -15,9 +15,13 @@ Reads
   `data/cleaned/train.json`).
 
 Writes PNGs under `reports/figures/` (an index with captions in `reports/figures.md`),
-`reports/error_analysis.md` / `.json`, and `reports/thresholds.json`: `decode` holds the
-best start/end thresholds (the current ones when tuning is off or no pair beats them), `best` / `current`
-their out-of-fold scores, `sweep` every grid point. Missing inputs are skipped and logged.
+`reports/error_analysis.md` / `.json`, `reports/fold_curves.json` (DVC plot data: the dev F1 of
+every fold model per epoch, one row per model and epoch, drawn overlaid by the top-level plot of
+dvc.yaml), and `reports/thresholds.json` (DVC metrics): `decode` holds the best start/end thresholds
+(the current ones when tuning is off or no pair beats them), `best.f1` / `current.f1` their
+out-of-fold F1 and `f1_gain` the difference; with tuning, `reports/threshold_sweep.json` holds
+what they were chosen from (`source`, `best` / `current` with every count, `sweep` every grid point).
+Missing inputs are skipped and logged.
 """
 from __future__ import annotations
 
@@ -67,6 +71,11 @@ def _training_figures(folds, families) -> tuple[list[plots.Rendered], list[str]]
             rendered.append(plots.training_curves(found, layout.FIGURES_DIR / f"{name}.png", title))
         else:
             notes.append(f"{title}: no history found ({', '.join(str(p) for p in paths.values())})")
+    curves = [{"model": f"{runs_of(f).name} fold {f}", **{k: row[k] for k in ("epoch", "dev_f1")}}
+              for runs_of in [layout.cv_raw] + [lambda f, fam=fam: layout.cv(fam, f) for fam in families]
+              for f in folds if (runs_of(f).history_dir / layout.HISTORY_JSON).is_file()
+              for row in _read_json(runs_of(f).history_dir / layout.HISTORY_JSON)]
+    write_metrics(layout.FOLD_CURVES, curves)
     fold_f1 = {}
     for runs_of in [layout.cv_raw] + [lambda f, fam=fam: layout.cv(fam, f) for fam in families]:
         rows = [(f, _read_json(runs_of(f).report_path)["oof"]["f1"]) for f in folds
@@ -94,6 +103,7 @@ def _thresholds(config: Config, schema, read) -> tuple[dict, list[plots.Rendered
     current = (decode.start_threshold, decode.end_threshold)
     doc: dict = {"tuned": False, "decode": {"start_threshold": current[0], "end_threshold": current[1]}}
     if not cfg.tune_thresholds:
+        write_metrics(layout.THRESHOLD_SWEEP, {"source": "not tuned (report.tune_thresholds: false)", "sweep": []})
         return doc, []
     grid = sorted(set(make_grid(cfg.start_thresholds, cfg.end_thresholds)) | {current})
     samples = read(layout.PREPARED_TRAIN)
@@ -114,9 +124,12 @@ def _thresholds(config: Config, schema, read) -> tuple[dict, list[plots.Rendered
     best = best_thresholds(sweep)
     if best["f1"] <= at_current["f1"]:      # move only for a strict gain
         best = at_current
-    doc = {"tuned": True, "source": f"{described} out-of-fold predictions, folds {folds}, {n} sentences",
+    write_metrics(layout.THRESHOLD_SWEEP, {
+        "source": f"{described} out-of-fold predictions, folds {folds}, {n} sentences",
+        "best": best, "current": at_current, "sweep": sweep})
+    doc = {"tuned": True,
            "decode": {"start_threshold": best["start_threshold"], "end_threshold": best["end_threshold"]},
-           "best": best, "current": at_current, "f1_gain": best["f1"] - at_current["f1"], "sweep": sweep}
+           "best": {"f1": best["f1"]}, "current": {"f1": at_current["f1"]}, "f1_gain": best["f1"] - at_current["f1"]}
     log(f"report: best thresholds start {best['start_threshold']:g} end {best['end_threshold']:g}: "
         f"out-of-fold F1 {best['f1']:.4f} (current {at_current['f1']:.4f})")
     figure = plots.threshold_curves(sweep, layout.FIGURES_DIR / "thresholds.png", best, at_current,

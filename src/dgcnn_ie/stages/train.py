@@ -7,7 +7,10 @@ and dev texts (`model.min_char_count`). Model selection decodes the dev file at
 
 - `models/single/`: the saved extractor (`load_extractor`);
 - `reports/train/history.json` and `history.csv`: per-epoch loss, dev P/R/F1, lr, seconds;
-- `reports/train/metrics.json`: best dev scores and epoch, epochs, train seconds, device;
+- `reports/train/metrics.json` (DVC metrics): best dev P/R/F1, its epoch, epochs trained (rewritten
+  after every epoch with `in_progress`, so `dvc exp show` follows a running training);
+- `reports/train/run.json`: seconds, device, sample counts and the encoder's statistics (kept out of
+  the metrics: they are not results, and a column each in `dvc exp show`);
 - `checkpoints/single/`: the per-epoch checkpoint a killed run resumes from (kept small once done).
 """
 from __future__ import annotations
@@ -50,11 +53,12 @@ def run(config: Config) -> dict:
         extractor.save(layout.SINGLE_MODEL_DIR)
     epochs = len(result.history)
     metrics = {"dev_precision": result.best.get("precision", 0.0), "dev_recall": result.best.get("recall", 0.0),
-               "dev_f1": result.best.get("f1", 0.0), "best_epoch": result.best_epoch, "epochs": epochs,
-               "train_seconds": result.seconds, "seconds_per_epoch": result.seconds / epochs,
-               "device": result.device, "train_samples": len(train) - (len(result.dev_samples) if result.heldout else 0),
-               "dev_samples": len(result.dev_samples), "dev_is_heldout_train_part": result.heldout,
-               "encoder": dict(sorted(encoder.stats.items()))}
+               "dev_f1": result.best.get("f1", 0.0), "best_epoch": result.best_epoch, "epochs": epochs}
+    write_metrics(layout.TRAIN_RUN, {
+        "train_seconds": result.seconds, "seconds_per_epoch": result.seconds / epochs, "device": result.device,
+        "train_samples": len(train) - (len(result.dev_samples) if result.heldout else 0),
+        "dev_samples": len(result.dev_samples), "dev_is_heldout_train_part": result.heldout,
+        "encoder": dict(sorted(encoder.stats.items()))})
     write_metrics(layout.TRAIN_METRICS, metrics)
     checkpoint.mark_complete(layout.SINGLE_CHECKPOINT, result.fingerprint, {"epochs": epochs})
     log(f"best dev F1 {metrics['dev_f1']:.4f} at epoch {result.best_epoch}/{epochs}; saved {layout.SINGLE_MODEL_DIR}")
