@@ -25,6 +25,16 @@ benchmarked (barely trained, so it decodes an arbitrary number of subjects: comp
 ``object rows per sentence`` with the gold subjects per sentence); ``--extractor DIR``
 times a saved, trained extractor instead.
 
+System: the whole submitted system, ``System.predict`` of an exported system folder (each
+family's fold models averaged, the families united, prior candidates from its knowledge
+base), on the same sentences, after the same kind of warm-up. ``--system DIR`` times a
+folder the ensemble stage exported (``system/``); by default one is built with
+``--system-folds`` (8) fold models for each family of ``cv.families``, every one a copy of
+the inference model (``--extractor``, or the benchmarked one), and a knowledge base built
+from the sentences that are not timed. Identical members cost what different ones do
+(every member runs its own subject and object passes), and a trained copy decodes as many
+subjects as a trained system does. ``--system-folds 0`` skips it.
+
 Word segmentation is part of encoding (``WordVectors.char_aligned``): with
 ``--segmentation realistic`` (default) the training sentences are segmented before
 timing, as in every epoch after the first (augmented texts are segmented afresh
@@ -77,6 +87,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--infer-sentences", type=int, default=256, help="sentences decoded in the timed inference")
     ap.add_argument("--infer-batch-size", type=int, default=0, help="decode batch size (default: decode.batch_size)")
     ap.add_argument("--extractor", default=None, help="time inference with this saved extractor instead")
+    ap.add_argument("--system", default=None, metavar="DIR",
+                    help="time this exported system folder (system/) instead of building one")
+    ap.add_argument("--system-folds", type=int, default=8,
+                    help="folds per family of the system built from the inference model (0: no system timing)")
     ap.add_argument("--word-vectors", default=None, help="saved KeyedVectors (e.g. models/word2vec/vectors.kv); "
                     "default: random vectors of word2vec.dim")
     ap.add_argument("--segmentation", default="realistic", choices=MODES,
@@ -325,7 +339,91 @@ def benchmark_inference(args, config, samples, extractor, gpu, segmenter) -> dic
         "peak_rss_mib": peak_rss_mib(), "gpu_peak_mib": gpu.peak_mib(),
     }
     out["decoding_representative"] = _representative(out)
+    out["object_pass"] = compare_object_pass(extractor, timed, batch_size)
     return out
+
+
+def compare_object_pass(extractor, timed, batch_size: int) -> dict:
+    """``Extractor.predict`` as it is (one encoder pass per sentence, then the object heads on the encoded
+    rows of its subjects) beside the object pass of kg-2019 (the object model reads the characters again
+    for every subject row), on the same sentences, both with every text already segmented."""
+    import tensorflow as tf
+
+    from dgcnn_ie.extractor import input_specs
+    from dgcnn_ie.model import OBJECT_INPUTS, SUBJECT_INPUTS
+
+    extractor.predict(timed, batch_size=batch_size, show_progress=False)     # segment every text (untimed)
+    t0 = time.perf_counter()
+    split = extractor.predict(timed, batch_size=batch_size, show_progress=False)
+    split_s = time.perf_counter() - t0
+    spec = input_specs(len(extractor.schema), extractor.encoder.word_vectors.dim)
+    object_fn = tf.function(lambda x: extractor.models.object(x, training=False),
+                            input_signature=[{k: spec[k] for k in OBJECT_INPUTS}])
+
+    def reencoding(batch, rows, spans):
+        inputs, cands = extractor._encoded(batch)
+        rows = np.asarray(rows, dtype=np.int64)
+        spans = np.asarray(spans, dtype=np.int32).reshape(-1, 2)
+        x = {k: inputs[k][rows] for k in SUBJECT_INPUTS}
+        x["object_prior"] = extractor.encoder.object_prior(cands, rows, spans, inputs["chars"].shape[1])
+        x["subject_span"] = spans
+        out = object_fn(x)
+        return out["object_start"].numpy(), out["object_end"].numpy()
+
+    extractor.object_probs = reencoding
+    try:
+        extractor.predict(timed[:batch_size], batch_size=batch_size, show_progress=False)   # trace (untimed)
+        t0 = time.perf_counter()
+        again = extractor.predict(timed, batch_size=batch_size, show_progress=False)
+        reencoding_s = time.perf_counter() - t0
+    finally:
+        del extractor.object_probs
+    return {"sentences": len(timed), "split_seconds": split_s, "split_sentences_per_s": _rate(len(timed), split_s),
+            "reencoding_seconds": reencoding_s, "reencoding_sentences_per_s": _rate(len(timed), reencoding_s),
+            "speedup": reencoding_s / split_s if split_s else None, "same_triples": split == again}
+
+
+def build_system(config, schema, extractor_dir: Path, vectors_path, kb_samples, folds: int, directory: Path) -> Path:
+    """A system folder of ``cv.families`` x ``folds`` members, each a copy of the extractor in ``extractor_dir``."""
+    from dgcnn_ie.decode import Thresholds
+    from dgcnn_ie.prior import KnowledgeBase
+    from dgcnn_ie.system import Member, export_system
+
+    families = list(config.cv.families)
+    members = [Member(fam, config.families[fam].prior, tuple(range(folds))) for fam in families]
+    uses_prior = any(m.prior for m in members)
+    export_system(directory, fmt=schema.format, normalize=config.data.normalize, mode="union", members=members,
+                  model_dirs={(m.family, f): extractor_dir for m in members for f in m.folds}, schema=schema,
+                  thresholds=Thresholds.from_config(config.decode), batch_size=config.decode.batch_size,
+                  word2vec_dir=Path(vectors_path).parent if vectors_path else None,
+                  kb=KnowledgeBase.build(kb_samples, schema) if uses_prior else None)
+    return directory
+
+
+def benchmark_system(args, samples, directory: Path, gpu) -> dict:
+    import dataclasses
+
+    from dgcnn_ie.system import System
+
+    t0 = time.perf_counter()
+    system = System.load(directory)
+    load_s = time.perf_counter() - t0
+    timed = samples[:args.infer_sentences]
+    warm = [dataclasses.replace(s, text=s.text[::-1]) for s in timed[:system.batch_size]]
+    t0 = time.perf_counter()
+    system.predict(warm)
+    warm_s = time.perf_counter() - t0
+    gpu.reset()
+    t0 = time.perf_counter()
+    pred = system.predict(timed)
+    seconds = time.perf_counter() - t0
+    return {"source": str(args.system) if args.system else "built: copies of the inference model",
+            "members": {m.family: len(m.folds) for m in system.members}, "models": sum(len(m.folds) for m in system.members),
+            "prior_families": [m.family for m in system.members if m.prior], "batch_size": system.batch_size,
+            "load_seconds": load_s, "warmup_seconds": warm_s, "sentences": len(timed), "seconds": seconds,
+            "sentences_per_s": _rate(len(timed), seconds),
+            "triples_per_sentence": float(np.mean([len(p) for p in pred])),
+            "peak_rss_mib": peak_rss_mib(), "gpu_peak_mib": gpu.peak_mib()}
 
 
 def main(argv=None) -> dict:
@@ -418,6 +516,16 @@ def main(argv=None) -> dict:
                                   thresholds, batch_size=config.decode.batch_size)
             infer_model = {"source": "the benchmarked model (not trained)"}
         infer = benchmark_inference(args, config, infer_samples, extractor, gpu, infer_segmenter)
+        system = None
+        if args.system:
+            system = benchmark_system(args, infer_samples, Path(args.system), gpu)
+        elif args.system_folds > 0:
+            member_dir = Path(args.extractor) if args.extractor else Path(tmp) / "benchmarked-model"
+            if not args.extractor:
+                extractor.save(member_dir)
+            built = build_system(config, schema, member_dir, args.word_vectors or vectors_path,
+                                 samples[args.infer_sentences:] or samples, args.system_folds, Path(tmp) / "system")
+            system = benchmark_system(args, infer_samples, built, gpu)
         for seg in (train_segmenter, infer_segmenter):
             if seg is not None:
                 seg.close()
@@ -436,7 +544,7 @@ def main(argv=None) -> dict:
         "model": {"parameters": models.train.count_params(), "config": as_dict(cfg_model), "overrides": args.set},
         "word_vectors": wv_info, "segmentation": {"backend": backend if vectors_path else None,
                                                   "mode": args.segmentation, "cache": args.segment_cache},
-        "train": train, "inference": {**infer, "model": infer_model},
+        "train": train, "inference": {**infer, "model": infer_model}, "system": system,
         "peak_rss_mib": peak_rss_mib(), "seconds": time.perf_counter() - started,
     }
     print(format_report(results))
@@ -513,8 +621,27 @@ def format_report(r: dict) -> str:
             "model with --extractor"] if not i["decoding_representative"] else []),
         *([f"  pre-segmented   before timing: {_seg(i['pre_segmentation'])}"] if i["pre_segmentation"] else []),
         f"  segmentation    in the timed run: {_seg(i['segmentation'])}",
+        f"  object pass     texts segmented beforehand, same {i['object_pass']['sentences']} sentences: "
+        f"{i['object_pass']['split_sentences_per_s']:.1f} sentences/s with one encoder pass per sentence, "
+        f"{i['object_pass']['reencoding_sentences_per_s']:.1f} re-encoding per subject as kg-2019 does "
+        f"({i['object_pass']['speedup']:.2f}x; same triples: {i['object_pass']['same_triples']})",
         f"  peak memory     RSS {_mib(i['peak_rss_mib'])}; GPU {_mib(i['gpu_peak_mib'])}",
         "",
+    ]
+    y = r.get("system")
+    if y:
+        members = " + ".join(f"{fam} x {n}" for fam, n in y["members"].items())
+        lines += [
+            f"system            System.predict, {y['source']}: {members} = {y['models']} models "
+            f"(prior features: {', '.join(y['prior_families']) or 'none'}), batch {y['batch_size']}; "
+            f"loaded in {y['load_seconds']:.1f} s, warm-up {y['warmup_seconds']:.1f} s (untimed)",
+            f"  timed           {y['sentences']} sentences in {y['seconds']:.2f} s: {y['sentences_per_s']:.1f} "
+            f"sentences/s ({i['sentences_per_s'] / y['sentences_per_s']:.1f}x the single model's time per sentence)",
+            f"  decoding        {y['triples_per_sentence']:.2f} triples per sentence",
+            f"  peak memory     RSS {_mib(y['peak_rss_mib'])}; GPU {_mib(y['gpu_peak_mib'])}",
+            "",
+        ]
+    lines += [
         f"process peak RSS  {_mib(r['peak_rss_mib'])}; total {r['seconds']:.1f} s",
     ]
     return "\n".join(lines)

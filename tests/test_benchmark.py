@@ -25,7 +25,7 @@ def test_tiny_run_writes_positive_figures(tmp_path, capsys):
                              "--data", str(REPO_ROOT / "data" / "synthetic" / "train.json"),
                              "--schema", str(REPO_ROOT / "data" / "synthetic" / "schema.json"),
                              "--sentences", "12", "--warmup", "1", "--steps", "2", "--infer-sentences", "6",
-                             "--json", str(out)])
+                             "--system-folds", "2", "--json", str(out)])
     saved = json.loads(out.read_text(encoding="utf-8"))
     assert saved["train"]["steps_per_s"] == pytest.approx(result["train"]["steps_per_s"])
     train, infer = saved["train"], saved["inference"]
@@ -49,8 +49,15 @@ def test_tiny_run_writes_positive_figures(tmp_path, capsys):
     assert infer["segmentation"]["segmented"] == len(set(texts[:6]))
     assert saved["device"] == result["device"] and saved["tensorflow"] and saved["keras"]
     assert (train["gpu_peak_mib"] is None) == (saved["device"] == "CPU")
+    # the two object passes decode the same triples (the benchmarked model is untrained: whatever it decodes)
+    assert infer["object_pass"]["same_triples"] and infer["object_pass"]["speedup"] > 0
+    # the whole system: every family of cv.families x 2 folds, copies of the benchmarked model, on the same sentences
+    system = saved["system"]
+    assert system["members"] == {"plain": 2, "prior": 2} and system["models"] == 4
+    assert system["prior_families"] == ["prior"] and system["sentences"] == 6 and system["sentences_per_s"] > 0
     printed = capsys.readouterr().out
     assert "steps/s" in printed and "sentences/s" in printed and "RANDOM" in printed
+    assert "System.predict" in printed and "plain x 2 + prior x 2 = 4 models" in printed
 
 
 def test_overrides_need_existing_keys():

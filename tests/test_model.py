@@ -97,6 +97,35 @@ def test_output_shapes_and_padding(variant):
         np.testing.assert_allclose(v, out[k], atol=1e-6)
 
 
+@pytest.mark.parametrize("variant", VARIANTS + ABLATIONS, ids=lambda v: "-".join(map(str, v.values())))
+def test_sentence_pass_then_object_heads_equal_the_object_model(variant, tmp_path):
+    """The decoder's split: one `sentence` pass per text, then `object_head` on the rows of several subjects
+    (rows repeated, in another order) gives the object model's probabilities, for every variant and after a
+    save/load round trip; the split reads no per-subject input in the sentence part."""
+    models = _build(**variant)
+    batch = _batch([9, 6, 4], seed=3)
+    rows = np.array([2, 0, 0, 1])
+    spans = np.array([[0, 1], [2, 4], [5, 5], [3, 3]], "int32")
+    per_row = {k: batch[k][rows] for k in SUBJECT_INPUTS + ("object_prior",)}
+    per_row["subject_span"] = spans
+    for m in (models, load_models(_saved(models, tmp_path))):
+        expected = _np(m.object(_pick(per_row, OBJECT_INPUTS), training=False))
+        assert len(m.sentence.inputs) == len(SUBJECT_INPUTS) and len(m.object_head.inputs) == len(m.sentence.outputs)
+        sentence = [np.asarray(t) for t in m.sentence([batch[k] for k in SUBJECT_INPUTS])]
+        subject = _np(m.subject(_pick(batch, SUBJECT_INPUTS), training=False))
+        np.testing.assert_allclose(sentence[0], subject["subject_start"], atol=1e-6)
+        np.testing.assert_allclose(sentence[1], subject["subject_end"], atol=1e-6)
+        start, end = m.object_head([t[rows] for t in sentence[2:]] + [spans, per_row["object_prior"]])
+        np.testing.assert_allclose(np.asarray(start), expected["object_start"], atol=1e-5)
+        np.testing.assert_allclose(np.asarray(end), expected["object_end"], atol=1e-5)
+
+
+def _saved(models, tmp_path):
+    path = tmp_path / "m.keras"
+    models.train.save(path)
+    return path
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(v.values()))
 def test_padding_invariance(variant):
     models = _build(**variant)

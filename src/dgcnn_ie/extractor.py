@@ -29,7 +29,7 @@ from .config import ModelConfig, as_dict, model_config_from_dict
 from .data import DataError, Sample, Schema, Triple, atomic_dir, atomic_write
 from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
-from .model import OBJECT_INPUTS, SUBJECT_INPUTS, Models, load_models
+from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
 from .segment import get_segmenter
 from .utils import deferred_stop, log, raise_if_stopped
 
@@ -157,11 +157,14 @@ class Extractor:
         self.thresholds, self.uses_prior, self.batch_size = thresholds, uses_prior, batch_size
         self.word2vec_path, self.segmenter, self.normalize = word2vec_path, segmenter, normalize
         spec = input_specs(len(schema), encoder.word_vectors.dim)
-        self._subject_fn = tf.function(lambda x: models.subject(x, training=False),
-                                       input_signature=[{k: spec[k] for k in SUBJECT_INPUTS}])
-        self._object_fn = tf.function(lambda x: models.object(x, training=False),
-                                      input_signature=[{k: spec[k] for k in OBJECT_INPUTS}])
-        self._cache: tuple[TextBatch, dict, list | None] | None = None
+        # one encoder pass per sentence (`sentence`), then per batch of decoded subjects only the object heads
+        # on those sentences' tensors (`object_head`); see dgcnn_ie.model
+        self._sentence_fn = tf.function(models.sentence, input_signature=[[spec[k] for k in SUBJECT_INPUTS]])
+        head_spec = [tf.TensorSpec(t.shape, t.dtype) for t in models.object_head.inputs]
+        self._head_fn = tf.function(models.object_head, input_signature=[head_spec])
+        self._n_subject_outputs = len(SUBJECT_OUTPUTS)
+        # the last batch: (batch, its inputs, candidates, its sentence tensors or None until computed)
+        self._cache: list | None = None
 
     # ------------------------------------------------------------------ probability model
     def _encoded(self, batch: TextBatch) -> tuple[dict, list | None]:
@@ -173,24 +176,29 @@ class Extractor:
                 if cands is None:
                     raise ValueError("this model was trained with prior features: give candidates "
                                      "(or an Encoder with a knowledge base)")
-            self._cache = (batch, self.encoder.encode_inputs(batch.texts, prior_candidates=cands), cands)
+            self._cache = [batch, self.encoder.encode_inputs(batch.texts, prior_candidates=cands), cands, None]
         return self._cache[1], self._cache[2]
 
-    def subject_probs(self, batch: TextBatch) -> tuple[np.ndarray, np.ndarray]:
+    def _sentence_pass(self, batch: TextBatch) -> list[np.ndarray]:
+        """[subject_start, subject_end, *sentence tensors] of ``batch`` (memoised with the batch)."""
         inputs, _ = self._encoded(batch)
-        out = self._subject_fn({k: inputs[k] for k in SUBJECT_INPUTS})
-        return out["subject_start"].numpy(), out["subject_end"].numpy()
+        if self._cache[3] is None:
+            self._cache[3] = [t.numpy() for t in self._sentence_fn([inputs[k] for k in SUBJECT_INPUTS])]
+        return self._cache[3]
+
+    def subject_probs(self, batch: TextBatch) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self._sentence_pass(batch)[:self._n_subject_outputs]
+        return start, end
 
     def object_probs(self, batch: TextBatch, rows, spans) -> tuple[np.ndarray, np.ndarray]:
+        sentence = self._sentence_pass(batch)[self._n_subject_outputs:]
         inputs, cands = self._encoded(batch)
         rows = np.asarray(rows, dtype=np.int64)
         spans = np.asarray(spans, dtype=np.int32).reshape(-1, 2)
         length = inputs["chars"].shape[1]
-        x = {k: inputs[k][rows] for k in SUBJECT_INPUTS}
-        x["object_prior"] = self.encoder.object_prior(cands, rows, spans, length)
-        x["subject_span"] = spans
-        out = self._object_fn(x)
-        return out["object_start"].numpy(), out["object_end"].numpy()
+        object_prior = self.encoder.object_prior(cands, rows, spans, length)
+        start, end = self._head_fn([t[rows] for t in sentence] + [spans, object_prior])
+        return start.numpy(), end.numpy()
 
     @property
     def max_len(self) -> int:

@@ -1,8 +1,14 @@
 """The neural model: DGCNN encoder + "subject first, then (object, predicate)" heads.
 
-method.md §3. Three Keras models share every layer: ``train`` (all inputs, four
-outputs), ``subject`` (P(s)) and ``object`` (P(o, p | s)); the decoder calls the
-last two, training fits the first. All layers are Keras 3 layers or registered
+method.md §3. Keras models share every layer: ``train`` (all inputs, four
+outputs), ``subject`` (P(s)) and ``object`` (P(o, p | s)); training fits the first.
+The decoder calls two others cut from the same graph: ``sentence`` (P(s) plus every
+per-sentence tensor the object heads read: the encoder's output, the object
+attention, the padding mask...) once per batch, and ``object_head`` (those tensors of
+the rows of the decoded subjects, with the subject span and object prior) once per
+batch of subjects. The original code (kg-2019) runs its object model from the
+characters up, encoding a sentence again for each pass over its subjects; the
+split gives the same probabilities (tested) with one encoder pass per sentence. All layers are Keras 3 layers or registered
 custom layers, so ``train.save("x.keras")`` / :func:`load_models` round-trip.
 
 Keras masking is not used anywhere: Conv1D ignores it, so the padding mask
@@ -34,11 +40,13 @@ _register = keras.saving.register_keras_serializable(package="dgcnn_ie")
 
 @dataclass(frozen=True)
 class Models:
-    """Three views of one set of weights."""
+    """Views of one set of weights (module docstring)."""
 
     train: keras.Model
     subject: keras.Model
     object: keras.Model
+    sentence: keras.Function     # [SUBJECT_INPUTS] -> [SUBJECT_OUTPUTS, *sentence tensors (the object heads' inputs)]
+    object_head: keras.Function  # [*sentence tensors, subject_span, object_prior] -> [OBJECT_OUTPUTS]
 
 
 # --------------------------------------------------------------------------- layers
@@ -416,9 +424,49 @@ def build_models(cfg: ModelConfig, num_predicates: int, word_dim: int, vocab_siz
     return split_models(keras.Model(inputs, outputs, name=f"{cfg.arch}_train"))
 
 
+PER_SUBJECT_INPUTS = ("subject_span", "object_prior")
+
+
+def _producer(tensor):
+    """The graph node that made a symbolic tensor (None for an input)."""
+    operation, node_index, _ = tensor._keras_history
+    node = operation._inbound_nodes[node_index]
+    return None if node.is_input else node
+
+
+def sentence_tensors(ins: dict, outs: dict) -> list:
+    """The tensors the object outputs read that do not depend on the subject: the frontier between the
+    per-sentence part of the graph and the per-subject part (found by walking the graph, so it holds for
+    every architecture and for loaded models)."""
+    per_subject = {id(ins[k]) for k in PER_SUBJECT_INPUTS}
+    memo: dict[int, bool] = {}
+
+    def depends(t) -> bool:
+        if id(t) not in memo:
+            node = _producer(t)
+            memo[id(t)] = id(t) in per_subject if node is None else any(depends(x) for x in node.input_tensors)
+        return memo[id(t)]
+
+    frontier, seen, stack = [], set(), [outs[k] for k in OBJECT_OUTPUTS]
+    visited = set()
+    while stack:
+        t = stack.pop()
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        if not depends(t):
+            if id(t) not in seen:
+                seen.add(id(t))
+                frontier.append(t)
+            continue
+        node = _producer(t)
+        if node is not None:
+            stack.extend(node.input_tensors)
+    return [t for t in frontier if id(t) not in per_subject]
+
+
 def split_models(train: keras.Model) -> Models:
-    """Subject and object models cut out of a (built or loaded) train model;
-    they share its layers, hence its weights."""
+    """Every view of a (built or loaded) train model; they share its layers, hence its weights."""
     ins, outs = train.input, train.output
     subject = keras.Model(
         {k: ins[k] for k in SUBJECT_INPUTS}, {k: outs[k] for k in SUBJECT_OUTPUTS}, name="subject"
@@ -426,7 +474,14 @@ def split_models(train: keras.Model) -> Models:
     obj = keras.Model(
         {k: ins[k] for k in OBJECT_INPUTS}, {k: outs[k] for k in OBJECT_OUTPUTS}, name="object"
     )
-    return Models(train=train, subject=subject, object=obj)
+    # keras.Function, not keras.Model: a Model whose inputs are inner tensors clones their nodes into the
+    # shared layers, after which the train model no longer saves; a Function only maps the existing graph
+    frontier = sentence_tensors(ins, outs)
+    sentence = keras.Function([ins[k] for k in SUBJECT_INPUTS], [outs[k] for k in SUBJECT_OUTPUTS] + frontier,
+                              name="sentence")
+    head = keras.Function(frontier + [ins[k] for k in PER_SUBJECT_INPUTS], [outs[k] for k in OBJECT_OUTPUTS],
+                          name="object_head")
+    return Models(train=train, subject=subject, object=obj, sentence=sentence, object_head=head)
 
 
 def load_models(path) -> Models:
