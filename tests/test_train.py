@@ -48,6 +48,9 @@ def test_plateau_rule(f1s, expected):
 def test_plateau_forced_epoch():
     assert plateau_reached([0.9] * 5, min_epoch=10, patience=8, min_f1=0.5, force_epoch=5)
     assert not plateau_reached([0.9] * 6, min_epoch=10, patience=8, min_f1=0.5, force_epoch=5)
+    # kg-2019 reloads at epoch 50 also when a plateau came first; nothing else fires after a plateau
+    assert plateau_reached([0.9] * 5, min_epoch=1, patience=8, min_f1=0.5, force_epoch=5, after_plateau=True)
+    assert not plateau_reached([0.1] * 12, min_epoch=10, patience=8, min_f1=0.5, force_epoch=5, after_plateau=True)
 
 
 def test_split_holdout_is_seeded_disjoint_and_ordered():

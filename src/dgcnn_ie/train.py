@@ -3,10 +3,11 @@
 A custom ``tf.function`` step (masked BCE, Adam, bias-corrected EMA update) runs
 over ``Encoder.batches``; the learning rate rises linearly over the first
 ``warmup_epochs`` epochs (per step). After every epoch the dev set is decoded
-with the EMA weights applied and scored; the best EMA weights are kept (on a tie, the later epoch's). Once,
-when :func:`plateau_reached` says so, the best weights are reloaded and training
-goes on at ``lr_after_plateau`` with a fresh optimiser and a fresh EMA (as the
-reference code does). Without a dev set, a seeded 10% of the training samples is
+with the EMA weights applied and scored; the best EMA weights are kept (on a tie, the later epoch's;
+kg-2019 keeps the earlier one). When :func:`plateau_reached` says so, the best weights are reloaded and
+training goes on at ``lr_after_plateau`` with a fresh optimiser and a fresh EMA, as kg-2019 does: once on a
+plateau, and at ``plateau_force_epoch`` whether or not a plateau came first (kg-2019 reloads at epoch 50
+in either case). Without a dev set, a seeded 10% of the training samples is
 held out for model selection (:func:`split_holdout`).
 
 On CPU the run is deterministic for a given seed (op determinism is enabled);
@@ -71,16 +72,27 @@ def warmup_steps(n_samples: int, batch_size: int, warmup_epochs: float) -> int:
 
 
 def plateau_reached(f1s: Sequence[float], *, min_epoch: int, patience: int, min_f1: float,
-                    force_epoch: int) -> bool:
-    """The reference rule, checked after each epoch: more than ``min_epoch`` epochs done and
-    either the last F1 is below ``min_f1`` or the best (first maximum) is ``patience`` or more
-    epochs old; or exactly ``force_epoch`` epochs done (0: never)."""
+                    force_epoch: int, after_plateau: bool = False) -> bool:
+    """kg-2019's rule, checked after each epoch with the dev F1s so far: exactly ``force_epoch`` epochs
+    done (0: never), also after an earlier plateau; or, before any plateau (not ``after_plateau``), more
+    than ``min_epoch`` epochs done and either the last F1 is below ``min_f1`` or the best (first maximum)
+    is ``patience`` or more epochs old. kg-2019: ``epoch + 1 == 50 or (stage == 0 and epoch > 10 and
+    (f1 < 0.5 or argmax(F1) < len(F1) - 8))`` with a 0-based epoch, i.e. force_epoch 50, min_epoch 11,
+    min_f1 0.5, patience 8."""
     n = len(f1s)
     if force_epoch and n == force_epoch:
         return True
-    if n <= min_epoch:
+    if after_plateau or n <= min_epoch:
         return False
     return f1s[-1] < min_f1 or (n - 1 - int(np.argmax(f1s))) >= patience
+
+
+def reload_due(f1s: Sequence[float], *, epochs: int, cfg: TrainConfig, after_plateau: bool) -> bool:
+    """Whether the training reloads its best weights and drops the lr after the epoch that gave the last
+    of ``f1s`` (never after the last epoch: nothing would train at the lower lr)."""
+    return len(f1s) < epochs and plateau_reached(f1s, min_epoch=cfg.plateau_min_epoch, patience=cfg.plateau_patience,
+                                                 min_f1=cfg.plateau_min_f1, force_epoch=cfg.plateau_force_epoch,
+                                                 after_plateau=after_plateau)
 
 
 def split_holdout(samples: Sequence, seed: int, fraction: float = HOLDOUT_FRACTION) -> tuple[list[int], list[int]]:
@@ -306,14 +318,12 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             log(f"{label}: epoch {epoch}/{epochs}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} "
                 f"R {row['dev_recall']:.4f} F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), "
                 f"{row['seconds']:.1f}s, ETA {_eta(eta)}")
-            if not after_plateau and epoch < epochs and plateau_reached(
-                    [h["dev_f1"] for h in history], min_epoch=cfg_train.plateau_min_epoch,
-                    patience=cfg_train.plateau_patience, min_f1=cfg_train.plateau_min_f1,
-                    force_epoch=cfg_train.plateau_force_epoch):
+            if reload_due([h["dev_f1"] for h in history], epochs=epochs, cfg=cfg_train, after_plateau=after_plateau):
                 models.train.set_weights(best_weights)
                 optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
+                why = "forced" if epoch == cfg_train.plateau_force_epoch else "plateau"
                 after_plateau, row["reloaded"] = True, True
-                log(f"{label}: plateau after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
+                log(f"{label}: {why} after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
                     f"lr {cfg_train.lr_after_plateau}")
             _write_history(out_dir, history)
             if on_epoch is not None:

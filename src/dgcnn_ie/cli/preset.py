@@ -1,0 +1,111 @@
+"""`dgcnn-ie preset NAME`: a committed set of params overrides (`presets/NAME.yaml`) as `dvc exp run` options.
+
+    dgcnn-ie preset competition                 # prints the -S options, e.g. -S train.epochs=120 ...
+    dgcnn-ie preset competition --run [OPTIONS] # runs: dvc exp run -n competition -S ... [OPTIONS]
+
+NAME is a file under `presets/` of the current directory (or a path to a YAML file). A preset holds
+only overrides, in the layout of params.yaml; before printing or running, the overrides are applied
+to `params.yaml` and the result is validated like any params file (an unknown key or a bad value is a
+one-line error naming the preset file and the key). Options after `--run` go to `dvc exp run` as
+given and come after the preset's, so a `-S` there wins (e.g. the data source).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import PARAMS_FILE, Config, ConfigError, config_from_dict, read_params
+
+PRESETS_DIR = Path("presets")
+
+
+def preset_path(name: str) -> Path:
+    """``presets/<name>.yaml``, or ``name`` itself when it is a path to a file."""
+    path = Path(name)
+    return path if path.suffix in (".yaml", ".yml") else PRESETS_DIR / f"{name}.yaml"
+
+
+def read_preset(path: Path) -> dict:
+    """The overrides of a preset file (a mapping in the layout of params.yaml)."""
+    doc, _ = read_params(path)          # the same YAML rules and file:line errors as params.yaml
+    if not isinstance(doc, dict) or not doc:
+        raise ConfigError(f"{path}:1: a preset is a non-empty mapping of params.yaml keys")
+    return doc
+
+
+def flatten(overrides: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """``[(dotted key, value)]`` down to the leaves; a list or an empty mapping is one value."""
+    items = []
+    for key, value in overrides.items():
+        if isinstance(value, dict) and value:
+            items += flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def apply(params: dict, overrides: dict) -> dict:
+    """``params`` with ``overrides`` merged in, leaf by leaf (a new dict; the inputs are not modified)."""
+    merged = json.loads(json.dumps(params))
+    for key, value in flatten(overrides):
+        node = merged
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {part} is not a section of params.yaml")
+        node[leaf] = value
+    return merged
+
+
+def checked_config(path: Path, params_file: str | Path = PARAMS_FILE) -> Config:
+    """The Config that params.yaml with the preset applied gives; errors name the preset file."""
+    params, _ = read_params(params_file)
+    try:
+        return config_from_dict(apply(params, read_preset(path)), source=str(path))
+    except ConfigError as e:
+        raise ConfigError(f"{e} (with the preset {path} applied to {params_file})") from None
+
+
+def set_options(overrides: dict) -> list[str]:
+    """``["-S", "key=value", ...]`` for `dvc exp run` (values in YAML flow form, as DVC parses them)."""
+    options = []
+    for key, value in flatten(overrides):
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        options += ["-S", f"{key}={text}"]
+    return options
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        (sys.stdout if args else sys.stderr).write(__doc__)
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    path = preset_path(name)
+    try:
+        checked_config(path)
+        options = set_options(read_preset(path))
+    except ConfigError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    if not rest:
+        sys.stdout.write(shlex.join(options) + "\n")
+        return 0
+    if rest[0] != "--run":
+        sys.stderr.write(f"error: unknown option {rest[0]!r} (dgcnn-ie preset NAME [--run [dvc exp run options]])\n")
+        return 2
+    return subprocess.run(run_command(name, options, rest[1:])).returncode
+
+
+def run_command(name: str, options: list[str], extra: list[str]) -> list[str]:
+    """`dvc exp run -n <preset name> <the preset's -S options> <extra>` (later -S options win in DVC)."""
+    return [sys.executable, "-m", "dvc", "exp", "run", "-n", Path(name).stem, *options, *extra]
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
