@@ -246,7 +246,7 @@ def benchmark_training(args, config, samples, encoder, models, tf, gpu, counter)
 
     base_lr = cfg_train.lr
     warmup_lr_steps = warmup_steps(len(samples), batch_size, cfg_train.warmup_epochs)
-    _, _, step = fresh_state(models, base_lr, cfg_train, train_specs(encoder))
+    _, _, step = fresh_state(models, base_lr, cfg_train, train_specs(encoder), config.model.subject_loss_weight)
     it = batches()
     global_step = 0
 

@@ -160,3 +160,57 @@ def test_predict_cli_writes_competition_format_and_metrics(trained, tmp_path):
 def test_predict_cli_reports_a_missing_model(tmp_path):
     run = _cli("--model", tmp_path / "nothing", "--input", tmp_path / "in.json", "--output", tmp_path / "out.json")
     assert run.returncode == 1 and "not a saved extractor" in run.stderr
+
+
+def test_prediction_rules_apply_alike_to_the_extractor_and_a_system(trained, tmp_path):
+    """The same prediction rules give the same triples from the extractor (evaluate) and from an exported
+    system folder (ensemble, `dgcnn-ie predict`), which records them."""
+    from dgcnn_ie.rules import PREDICTION_RULES, RuleSet
+    from dgcnn_ie.system import Member, System, export_system
+
+    ex, dev, schema = trained["extractor"], trained["dev"], trained["schema"]
+    rules = RuleSet.build(PREDICTION_RULES, schema)
+    plain = ex.predict(dev, show_progress=False)
+    ex.rules = rules
+    try:
+        ruled = ex.predict(dev, show_progress=False)
+    finally:
+        ex.rules = RuleSet()
+    assert ruled == [rules.apply(s.text, p) for s, p in zip(dev, plain)]
+    export_system(tmp_path / "system", fmt="lic2019", normalize="none", mode="single",
+                  members=[Member("plain", False, (0,))], model_dirs={("plain", 0): trained["tmp"] / "model"},
+                  schema=schema, thresholds=LOW, batch_size=4, word2vec_dir=trained["tmp"] / "w2v", kb=None,
+                  rules=rules)
+    system = System.load(tmp_path / "system")
+    assert system.rules == rules and "taxon_rank" in system.rules.inactive     # the synthetic schema has no 目
+    assert system.predict(dev) == ruled
+
+
+def test_system_with_each_fold_models_own_knowledge_base(trained, tmp_path):
+    """`prior.test_kb: fold`: the system folder holds one KB per fold, and each prior member reads its own
+    (kg-2019's test-time prior); `all`: one shared KB."""
+    from dgcnn_ie.ensemble import predict as ensemble_predict
+    from dgcnn_ie.prior import KnowledgeBase
+    from dgcnn_ie.system import Member, System, export_system
+
+    ex, dev, schema, tmp = trained["extractor"], trained["dev"], trained["schema"], trained["tmp"]
+    prior_dir = tmp_path / "prior-model"           # the trained weights, saved as a model with prior inputs
+    Extractor(ex.models, ex.encoder, schema, CFG_MODEL, LOW, uses_prior=True, word2vec_path=ex.word2vec_path,
+              batch_size=4).save(prior_dir)
+    train = read_dataset(SYNTHETIC / "train.json", schema)[0][:N_TRAIN]
+    kbs = {0: KnowledgeBase.build(train[::2], schema), 1: KnowledgeBase.build(train[1::2], schema)}
+    texts = train[:8]                              # sentences the two KBs give different candidates for
+    text = next(s.text for s in texts if kbs[0].candidates(s.text) != kbs[1].candidates(s.text))
+    common = dict(fmt="lic2019", normalize="none", mode="average", members=[Member("prior", True, (0, 1))],
+                  model_dirs={("prior", 0): prior_dir, ("prior", 1): prior_dir}, schema=schema, thresholds=LOW,
+                  batch_size=4, word2vec_dir=tmp / "w2v")
+    export_system(tmp_path / "fold", kb=None, fold_kbs=kbs, **common)
+    assert sorted(p.name for p in (tmp_path / "fold").glob("kb*.json")) == ["kb_fold0.json", "kb_fold1.json"]
+    system = System.load(tmp_path / "fold")
+    assert system.doc["test_kb"] == "fold" and system.kb is None
+    for f, member in enumerate(system.models["prior"]):
+        assert member.encoder.prior_candidates([text]) == [kbs[f].candidates(text[:MAX_LEN])]
+    assert system.predict(texts) == ensemble_predict(system.models["prior"], texts, schema, LOW, 4, None)
+    export_system(tmp_path / "all", kb=KnowledgeBase.build(train, schema), **common)
+    shared = System.load(tmp_path / "all")
+    assert shared.doc["test_kb"] == "all" and shared.kb is not None and not (tmp_path / "all/kb_fold0.json").exists()

@@ -40,6 +40,7 @@ VARIANTS = [
     {"arch": "dgcnn", "subject_encoder": "bigru"},
     {"arch": "dgcnn", "subject_encoder": "concat"},
     {"arch": "bilstm"},
+    {"arch": "kg2019_baseline"},
 ]
 ABLATIONS = [{"use_attention": False}, {"use_gates": False}, {"use_word_vectors": False}]
 
@@ -206,6 +207,10 @@ def test_masked_loss_matches_numpy():
     got = float(masked_loss(targets, outputs, mask > 0))
     assert np.isfinite(got)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # kg.py's weighting: 2.5 x the subject terms
+    subject = sum((bce(targets[k], outputs[k]) * mask).sum() / mask.sum() for k in ("subject_start", "subject_end"))
+    weighted = float(masked_loss(targets, outputs, mask > 0, subject_weight=2.5))
+    np.testing.assert_allclose(weighted, expected + 1.5 * subject, rtol=1e-5)
 
 
 def test_softmax_object_loss_matches_numpy():
@@ -333,7 +338,7 @@ def test_position_table_is_shared_and_zero_initialised():
 
 def test_bad_config_values_are_rejected():
     """The config refuses an unknown arch or subject encoder before any model is built."""
-    with pytest.raises(ConfigError, match=r"model\.arch: must be one of dgcnn, bilstm, got 'transformer'"):
+    with pytest.raises(ConfigError, match=r"model\.arch: must be one of dgcnn, bilstm, kg2019_baseline, got 'transformer'"):
         config_from_dict(repo_params({"model": {**MODEL, "arch": "transformer"}}))
     with pytest.raises(ConfigError, match=r"model\.subject_encoder: must be one of bigru, concat, got 'lstm'"):
         config_from_dict(repo_params({"model": {**MODEL, "subject_encoder": "lstm"}}))

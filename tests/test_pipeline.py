@@ -384,3 +384,40 @@ def test_experiment_table_and_plots(pipeline):
                                                  for f in (0, 1)}
     bars = plots["data"]["dev F1 per predicate"][0]["content"]["data"]["values"]
     assert {row["filename"] for row in bars} == {"evaluate/per_predicate.json", "ensemble/per_predicate.json"}
+
+
+@pytest.mark.slow
+def test_ensemble_with_each_fold_models_own_kb(pipeline, tmp_path):
+    """`-S prior.test_kb=fold` re-runs the ensemble only (no model retrains); the exported system holds one
+    KB per fold and `dgcnn-ie predict` with it gives the ensemble's test predictions."""
+    repo, env, _ = pipeline
+    path = repo / "params.yaml"
+    original = path.read_text(encoding="utf-8")
+    params = yaml.safe_load(original)
+    params["prior"]["test_kb"] = "fold"
+    try:
+        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        status = set(json.loads(_run([sys.executable, "-m", "dvc", "status", "--json"], repo, env)))
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert status == {"ensemble"}, status            # its output then changes submit's and report's inputs
+    copy = tmp_path / "repo"                        # run it in a copy: the other tests keep the module's state
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git"))
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    out = _run([sys.executable, "-m", "dgcnn_ie.stages", "ensemble"], copy, {**env, "PYTHONPATH": str(copy / "src")})
+    assert "test-time knowledge base: fold" in out
+    doc = json.loads((copy / "system/system.json").read_text(encoding="utf-8"))
+    assert doc["test_kb"] == "fold" and not (copy / "system/kb.json").exists()
+    assert sorted(p.name for p in (copy / "system").glob("kb_fold*.json")) == ["kb_fold0.json", "kb_fold1.json"]
+    metrics = json.loads((copy / "reports/ensemble/metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["dev"]) == {"single", "average/plain", "average/prior", "union"}
+    source = params["data"]["source"]
+    predicted = tmp_path / "cli.json"
+    _run([sys.executable, "-m", "dgcnn_ie.cli.predict", "--model", "system", "--input",
+          str(Path(source["dir"]) / source["test"]), "--output", str(predicted)], copy,
+         {**env, "PYTHONPATH": str(copy / "src")})
+
+    def spo_sets(p):
+        return [{(d["subject"], d["predicate"], d["object"]) for d in json.loads(line)["spo_list"]}
+                for line in p.read_text(encoding="utf-8").splitlines()]
+    assert spo_sets(predicted) == spo_sets(copy / "predictions/ensemble/test.json")

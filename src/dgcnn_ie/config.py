@@ -29,11 +29,12 @@ import yaml
 from .data import FORMATS, NORMALIZE, ON_ERROR, DataError
 
 SEGMENT_BACKENDS = ("jieba", "hanlp")
-ARCHS = ("dgcnn", "bilstm")
+ARCHS = ("dgcnn", "bilstm", "kg2019_baseline")
 SUBJECT_ENCODERS = ("bigru", "concat")
 ENSEMBLE_MODES = ("single", "average", "union")
 TUNE_SOURCES = ("cv_raw", "cv")
 TOO_MANY_REMOVED = ("raw_labels", "refuse")
+TEST_KBS = ("all", "fold")
 PARAMS_FILE = "params.yaml"
 
 
@@ -115,6 +116,7 @@ class ModelConfig:
     use_word_vectors: bool
     use_attention: bool
     use_gates: bool
+    subject_loss_weight: float = _spec(gt=0.0)
 
 
 @dataclass(frozen=True)
@@ -163,12 +165,48 @@ class FamilyConfig:
 
 
 @dataclass(frozen=True)
+class PriorConfig:
+    test_kb: str = _spec(choices=TEST_KBS)
+
+
+@dataclass(frozen=True)
 class CleanConfig:
     enabled: bool
     add_min_votes: int = _spec(ge=1)
     remove_max_votes: int = _spec(ge=-1)
     max_removed_share: float = _spec(ge=0.0, le=1.0)
     too_many_removed: str = _spec(choices=TOO_MANY_REMOVED)
+
+
+@dataclass(frozen=True)
+class LabelRulesConfig:
+    """kg-2019 `repair()`, on the training file's labels (`dgcnn_ie.rules.repair_labels`)."""
+    title_marks: bool
+    album_songs: bool
+
+
+@dataclass(frozen=True)
+class PredictionRulesConfig:
+    """kg-2019 `extract_items` and post_repair.py rules, on every final prediction (`dgcnn_ie.rules.RuleSet`)."""
+    spouse_symmetry: bool
+    album_songs: bool
+    taxon_rank: bool
+    nationality_party: bool
+    author_organisation: bool
+    self_relation: bool
+    climate_prefix: bool
+    ancestral_home_suffix: bool
+    publisher_suffix: bool
+    company_suffix: bool
+    split_objects: bool
+    merge_objects: bool
+    parents_spouses: bool
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    labels: LabelRulesConfig
+    predictions: PredictionRulesConfig
 
 
 @dataclass(frozen=True)
@@ -196,8 +234,10 @@ class Config:
     model: ModelConfig
     train: TrainConfig
     decode: DecodeConfig
+    rules: RulesConfig
     cv: CVConfig
     families: dict[str, FamilyConfig]
+    prior: PriorConfig
     clean: CleanConfig
     ensemble: EnsembleConfig
     report: ReportConfig

@@ -53,7 +53,8 @@ def load_models(dirs: Sequence, loader: Callable | None = None) -> dict[str, obj
 
 def predict(models: Sequence, samples: Sequence[Sample], schema: Schema, thresholds: Thresholds,
             batch_size: int, candidates: Sequence[list] | None = None) -> list[set[Triple]]:
-    """Triples of the averaged ``models`` (one model: that model) for every sample."""
+    """Triples of the averaged ``models`` (one model: that model) for every sample, before any prediction
+    rule: the rules apply once, to what a system finally predicts (some are not idempotent)."""
     from .extractor import predict_samples
     model = models[0] if len(models) == 1 else AveragedModel(models)
     return predict_samples(model, samples, schema, thresholds=thresholds, batch_size=batch_size,

@@ -294,13 +294,15 @@ def _entity_gate(width, name, h):
 
 
 def _dgcnn(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
-    """The final model of method §3. Choices where the text leaves room:
+    """The final model of method §3, with these departures (docs/deviations.md):
     - the BiGRU subject encoder has `width` units each way (method: 128 each way
       at d=128), so the subject vector is 2·width, like the concat variant;
     - the conditioning features (subject vector broadcast, |i-start| and |i-end|
-      position embeddings) are concatenated with the other object features, as
-      the reference code does, rather than summed (the sum is a special case);
-    - MultiHeadAttention projects its heads·head_size output back to `width`.
+      position embeddings) are concatenated with the other object features; kg-2019
+      and method.md add the subject vector to the two position embeddings instead
+      (the concatenation can represent the sum);
+    - the self-attention has biases and projects its heads·head_size output back to
+      `width`; kg-2019's has neither.
     """
     width, kernel = cfg.width, cfg.kernel_size
     use_gates, use_attention = cfg.use_gates, cfg.use_attention
@@ -373,7 +375,8 @@ def _dgcnn(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int)
 
 
 def _bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
-    """The method's predecessor (method.md §8 row 2): char (+ word) embedding,
+    """A BiLSTM baseline after the method's predecessor (method.md §8 row 2), not a reproduction of
+    kg-2019-baseline's kg.py (docs/deviations.md): char (+ word) embedding,
     2 BiLSTM layers, subject start/end sigmoids; the object tagger sees
     [H[start], H[end]] broadcast, runs a BiLSTM and has softmax heads over
     "no object" + C predicates for the object start and end. The outputs are the C
@@ -416,11 +419,55 @@ def _bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int
     }
 
 
+def _kg2019_baseline(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
+    """bojone/kg-2019-baseline's kg.py (the method's predecessor, method.md §8 row 2): characters only
+    (`width`-dim embedding, dropout), two BiLSTMs of width/2 units each way, the sequence's max-pool
+    concatenated to every position, then a Conv1D(width, kernel_size, relu) and sigmoid subject
+    start/end heads; for objects, [H[start], H[end]] of the subject and the max-pool concatenated to
+    every position, a Conv1D and softmax heads over "no object" + C predicates (their C predicate
+    channels are the outputs). Train it with `model.subject_loss_weight: 2.5` (kg.py's loss), no EMA.
+    Departures (docs/deviations.md): the BiLSTMs honour the padding mask (kg.py's CuDNNLSTM reads the
+    padding), padding is zeroed before the convolutions, and decoding is the shared threshold decoder
+    (kg.py takes the argmax class at each position). Word vectors and prior features are not read."""
+    width, kernel = cfg.width, cfg.kernel_size
+    padding = PaddingMask(name="padding")(inputs["chars"])
+    lstm_mask = SequenceMask(name="sequence_mask")(inputs["chars"])
+    h = layers.Embedding(vocab_size, width, name="char_embedding")(inputs["chars"])
+    h = ApplyMask(name="embedding_mask")(layers.Dropout(cfg.dropout, name="embedding_dropout")(h), padding)
+    for i in range(2):
+        lstm = layers.Bidirectional(layers.LSTM(width // 2, return_sequences=True), name=f"bilstm_{i}")
+        h = ApplyMask(name=f"bilstm_{i}_mask")(lstm(h, mask=lstm_mask), padding)
+    pooled = BroadcastToSequence(name="pooled_broadcast")(MaskedMaxPool(name="pooled")(h, padding), h)
+
+    s = ApplyMask(name="subject_features")(layers.Concatenate(name="subject_concat")([h, pooled]), padding)
+    s = layers.Conv1D(width, kernel, padding="same", activation="relu", name="subject_conv")(s)
+    s_start = layers.Dense(1, activation="sigmoid", name="subject_start_logit")(s)
+    s_end = layers.Dense(1, activation="sigmoid", name="subject_end_logit")(s)
+
+    ends = SpanPoints(2, name="subject_points")(h, inputs["subject_span"])
+    subject_vec = layers.Reshape((2 * 2 * (width // 2),), name="subject_concat_ends")(ends)
+    conditioning = BroadcastToSequence(name="subject_broadcast")(subject_vec, h)
+    o = ApplyMask(name="object_features")(layers.Concatenate(name="object_concat")([h, pooled, conditioning]), padding)
+    o = layers.Conv1D(width, kernel, padding="same", activation="relu", name="object_conv")(o)
+    o_start = PredicateChannels(name="object_start_predicates")(
+        layers.Dense(num_predicates + 1, activation="softmax", name="object_start_softmax")(o))
+    o_end = PredicateChannels(name="object_end_predicates")(
+        layers.Dense(num_predicates + 1, activation="softmax", name="object_end_softmax")(o))
+    return {
+        "subject_start": _probability("subject_start", s_start, [], padding),
+        "subject_end": _probability("subject_end", s_end, [], padding),
+        "object_start": _probability("object_start", o_start, [], padding),
+        "object_end": _probability("object_end", o_end, [], padding),
+    }
+
+
+ARCH_BUILDERS = {"dgcnn": _dgcnn, "bilstm": _bilstm, "kg2019_baseline": _kg2019_baseline}
+
+
 def build_models(cfg: ModelConfig, num_predicates: int, word_dim: int, vocab_size: int) -> Models:
     """Build the train/subject/object models from the `model` section of params.yaml."""
     inputs = _inputs(num_predicates, word_dim)
-    build = _dgcnn if cfg.arch == "dgcnn" else _bilstm
-    outputs = build(cfg, inputs, num_predicates, vocab_size)
+    outputs = ARCH_BUILDERS[cfg.arch](cfg, inputs, num_predicates, vocab_size)
     return split_models(keras.Model(inputs, outputs, name=f"{cfg.arch}_train"))
 
 
@@ -496,8 +543,8 @@ def _binary_crossentropy(target, prob):
 
 
 def has_softmax_objects(models: Models) -> bool:
-    """Whether the object heads are softmaxes over "no object" + predicates (the BiLSTM
-    baseline) rather than independent sigmoids: read from the layers themselves, so a
+    """Whether the object heads are softmaxes over "no object" + predicates (the baselines,
+    `bilstm` and `kg2019_baseline`) rather than independent sigmoids: read from the layers themselves, so a
     loaded or renamed model gets the loss its heads need."""
     return any(isinstance(layer, PredicateChannels) for layer in models.train.layers)
 
@@ -514,11 +561,11 @@ def _categorical_objects(target, prob):
     return -(ops.sum(share * log_prob, axis=-1) + ops.cast(hits == 0, prob.dtype) * ops.log(none))
 
 
-def masked_loss(targets: dict, outputs: dict, mask, softmax_objects: bool = False):
+def masked_loss(targets: dict, outputs: dict, mask, softmax_objects: bool = False, subject_weight: float = 1.0):
     """Sum of four masked-mean terms (method §4): BCE for subject start/end, and for
     object start/end BCE summed over predicates, or with ``softmax_objects`` (the
-    BiLSTM baseline's heads) the categorical cross-entropy; means over the batch's
-    real positions."""
+    baselines' heads) the categorical cross-entropy; means over the batch's real
+    positions. The subject terms are multiplied by ``subject_weight`` (kg.py: 2.5)."""
     mask = ops.cast(mask, "float32")
     count = ops.maximum(ops.sum(mask), 1.0)
     total = 0.0
@@ -529,5 +576,6 @@ def masked_loss(targets: dict, outputs: dict, mask, softmax_objects: bool = Fals
             term = ops.sum(_binary_crossentropy(targets[key], outputs[key]), axis=-1)
         else:
             term = _binary_crossentropy(targets[key], outputs[key])
-        total = total + ops.sum(term * mask) / count
+        weight = subject_weight if key in SUBJECT_OUTPUTS else 1.0
+        total = total + weight * (ops.sum(term * mask) / count)
     return total

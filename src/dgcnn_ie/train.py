@@ -5,9 +5,10 @@ over ``Encoder.batches``; the learning rate rises linearly over the first
 ``warmup_epochs`` epochs (per step). After every epoch the dev set is decoded
 with the EMA weights applied and scored; the best EMA weights are kept (on a tie, the later epoch's;
 kg-2019 keeps the earlier one). When :func:`plateau_reached` says so, the best weights are reloaded and
-training goes on at ``lr_after_plateau`` with a fresh optimiser and a fresh EMA, as kg-2019 does: once on a
-plateau, and at ``plateau_force_epoch`` whether or not a plateau came first (kg-2019 reloads at epoch 50
-in either case). Without a dev set, a seeded 10% of the training samples is
+training goes on at ``lr_after_plateau`` with a fresh optimiser (as kg-2019) and a fresh bias-corrected EMA
+(kg-2019's average is not restarted: its reset is overwritten at the next step, docs/deviations.md T2): once
+on a plateau, and at ``plateau_force_epoch`` whether or not a plateau came first (kg-2019 reloads at epoch
+50 in either case). Without a dev set, a seeded 10% of the training samples is
 held out for model selection (:func:`split_holdout`).
 
 On CPU the run is deterministic for a given seed (op determinism is enabled);
@@ -122,8 +123,9 @@ def train_specs(encoder: Encoder) -> tuple[dict, dict]:
     return inputs, targets
 
 
-def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
-    """One compiled optimisation step ``(inputs, targets, lr) -> loss``; shapes vary freely."""
+def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs, subject_weight: float = 1.0):
+    """One compiled optimisation step ``(inputs, targets, lr) -> loss``; shapes vary freely. ``subject_weight``:
+    `model.subject_loss_weight`."""
     variables = models.train.trainable_variables
     softmax_objects = has_softmax_objects(models)
 
@@ -132,7 +134,7 @@ def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
         optimizer.learning_rate.assign(lr)
         with tf.GradientTape() as tape:
             outputs = models.train(inputs, training=True)
-            loss = masked_loss(targets, outputs, inputs["chars"] > 0, softmax_objects)
+            loss = masked_loss(targets, outputs, inputs["chars"] > 0, softmax_objects, subject_weight)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         if ema is not None:
@@ -142,13 +144,13 @@ def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs):
     return step
 
 
-def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs):
+def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs, subject_weight: float = 1.0):
     """A new Adam optimiser, EMA (``train.ema``, ``train.ema_decay``) and compiled :func:`make_step`."""
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(models.train.trainable_variables)
     ema = (BiasCorrectedEMA(models.train.trainable_variables, cfg_train.ema_decay)
            if cfg_train.ema else None)
-    return optimizer, ema, make_step(models, optimizer, ema, specs)
+    return optimizer, ema, make_step(models, optimizer, ema, specs, subject_weight)
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
@@ -249,7 +251,8 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     base_lr, batch_size, epochs = cfg_train.lr, cfg_train.batch_size, cfg_train.epochs
     steps_per_epoch = math.ceil(len(train_samples) / batch_size)
     n_warmup = warmup_steps(len(train_samples), batch_size, cfg_train.warmup_epochs)
-    optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs)
+    weight = cfg_model.subject_loss_weight
+    optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs, weight)
     log(f"{label}: training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
         f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
 
@@ -269,7 +272,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                 log(f"{label}: {arrays}")
         else:
             if state["after_plateau"]:
-                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
+                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs, weight)
             _assign(models.train.variables, arrays["model"], "model", checkpoint_dir)
             _assign(optimizer.variables, arrays["optimizer"], "optimizer", checkpoint_dir)
             if ema is not None:
@@ -320,7 +323,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                 f"{row['seconds']:.1f}s, ETA {_eta(eta)}")
             if reload_due([h["dev_f1"] for h in history], epochs=epochs, cfg=cfg_train, after_plateau=after_plateau):
                 models.train.set_weights(best_weights)
-                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs)
+                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs, weight)
                 why = "forced" if epoch == cfg_train.plateau_force_epoch else "plateau"
                 after_plateau, row["reloaded"] = True, True
                 log(f"{label}: {why} after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "

@@ -7,8 +7,10 @@
 
 With a system folder (`system/`, written by the ensemble stage) the output is a submission: every
 line of the input answered (a line without text with an empty `spo_list`), types filled,
-validated, byte for byte what the pipeline submits for the same file. With a single model's
-folder the output has the input's competition format (each read line with its `spo_list`
+validated, byte for byte what the pipeline submits for the same file, with the prediction rules the
+system was exported with (`rules.predictions`). With a single model's folder (no rules: a model
+folder records none; the evaluate stage applies the params' rules) the output has the input's
+competition format (each read line with its `spo_list`
 predicted; lines that cannot be read are skipped and counted on stderr, `--strict` makes them an
 error). ``--input -`` reads raw sentences, one a line, from stdin; ``--output -`` writes to
 stdout. When every input line is labelled, P/R/F1 are printed (JSON on stdout) and written to

@@ -2,7 +2,10 @@
 
 Reads the cv models of every family in `cv.families` and trained fold in `cv.folds`, their
 held-out predictions and the cv_raw ones, and the prior candidates for the families with
-prior features. Writes `reports/ensemble/scores.json`:
+prior features: the prior stage's (one KB on the whole cleaned training file) with
+`prior.test_kb: all`, or with `fold` each fold model's own KB (the cleaned training samples outside
+its fold, as in its training; kg-2019's way), built here. The prediction rules of
+`rules.predictions` apply once to each system's final triples (a family average, the union). Writes `reports/ensemble/scores.json`:
 
 - `oof`: per round and family (`raw/plain`, the cv_raw models; `clean/<family>`; and
   `clean/union` of the families), the scores of the held-out predictions of all folds
@@ -26,16 +29,17 @@ from __future__ import annotations
 
 from .. import ensemble, layout
 from ..config import Config
-from ..data import load_folds, load_schema, read_predictions, read_samples, write_predictions
+from ..data import load_folds, load_schema, read_predictions, read_samples, split, write_predictions
 from ..decode import Thresholds
 from ..metrics import headline, per_predicate_rows, score, write_metrics
 from ..prior import KnowledgeBase, load_candidates
+from ..rules import RuleSet
 from ..system import Member as SystemMember
 from ..system import System, export_system
 from ..utils import log
 
-PARAMS = ("data.format", "data.normalize", "data.on_error", "decode", "cv.folds", "cv.families", "families",
-          "ensemble")
+PARAMS = ("data.format", "data.normalize", "data.on_error", "decode", "rules.predictions", "cv.folds", "cv.families",
+          "families", "prior.test_kb", "ensemble")
 SUMMARY_KEYS = ("precision", "recall", "f1", "tp", "n_pred", "n_gold")
 
 
@@ -77,6 +81,8 @@ def run(config: Config) -> dict:
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
     thresholds = Thresholds.from_config(config.decode)
     batch_size = config.decode.batch_size
+    rules = RuleSet.from_config(config.rules.predictions, schema)
+    log(f"prediction rules: {rules.describe()}")
 
     def read(path):
         return read_samples(path, schema, data)
@@ -91,12 +97,22 @@ def run(config: Config) -> dict:
     members = {fam: [loaded[str(d)] for d in dirs[fam]] for fam in families}
     uses_prior = {fam: config.families[fam].prior for fam in families}
     submitted = ensemble.system_members(mode, families, folds)
+    # prior.test_kb fold: each prior-family fold model reads its own fold's KB (the cleaned training samples
+    # outside its fold, as in its training) through its encoder; all: the prior stage's dev/test candidates
+    fold_kbs = None
+    if config.prior.test_kb == "fold" and any(uses_prior.values()):
+        fold_kbs = {f: KnowledgeBase.build(split(cleaned, assignment, f)[0], schema) for f in folds}
+        for fam in families:
+            for f, extractor in zip(folds, members[fam] if uses_prior[fam] else []):
+                extractor.encoder.prior = fold_kbs[f]
+    log(f"prior families' test-time knowledge base: {config.prior.test_kb}")
 
-    def run_systems(split: str, samples, systems: dict[str, dict[str, list[int]]]) -> dict[str, list]:
+    def run_systems(split_name: str, samples, systems: dict[str, dict[str, list[int]]]) -> dict[str, list]:
         """Predictions of each named system (family -> folds: averaged within, united across) on ``samples``;
         a family's average over the same folds is computed once."""
-        cands = (load_candidates(layout.PRIOR_DIR, split, samples=samples, schema=schema)
-                 if any(uses_prior[fam] for system in systems.values() for fam in system) else None)
+        cands = (load_candidates(layout.PRIOR_DIR, split_name, samples=samples, schema=schema)
+                 if fold_kbs is None and any(uses_prior[fam] for system in systems.values() for fam in system)
+                 else None)
         cache: dict[tuple, list] = {}
 
         def family_average(fam: str, fam_folds: list[int]) -> list:
@@ -107,7 +123,8 @@ def run(config: Config) -> dict:
                                               cands if uses_prior[fam] else None)
             return cache[key]
 
-        return {name: ensemble.union([family_average(fam, fs) for fam, fs in system.items()])
+        texts = [s.text for s in samples]
+        return {name: rules.apply_each(texts, ensemble.union([family_average(fam, fs) for fam, fs in system.items()]))
                 for name, system in systems.items()}
 
     dev = read(layout.PREPARED_DEV)
@@ -130,12 +147,13 @@ def run(config: Config) -> dict:
         log("dev: not labelled, so no dev scores")
     # the submitted system as one folder, and the test predictions made WITH it: `dgcnn-ie predict --model
     # system` is the same code path, so its output equals the submission
-    kb = KnowledgeBase.build(cleaned, schema) if any(uses_prior[fam] for fam in submitted) else None
+    kb = KnowledgeBase.build(cleaned, schema) if fold_kbs is None and any(uses_prior[fam] for fam in submitted) \
+        else None
     export_system(layout.SYSTEM_DIR, fmt=data.format, normalize=data.normalize, mode=mode,
                   members=[SystemMember(fam, uses_prior[fam], tuple(fs)) for fam, fs in submitted.items()],
                   model_dirs={(fam, f): layout.cv(fam, f).model_dir for fam, fs in submitted.items() for f in fs},
                   schema=schema, thresholds=thresholds, batch_size=batch_size, word2vec_dir=layout.WORD2VEC_DIR,
-                  kb=kb)
+                  kb=kb, rules=rules, fold_kbs=fold_kbs)
     test = read(layout.PREPARED_TEST)
     write_predictions(layout.ENSEMBLE_TEST, test, System.load(layout.SYSTEM_DIR).predict(test), schema)
     scores.update(mode=mode, models={fam: len(fs) for fam, fs in submitted.items()})

@@ -1,6 +1,7 @@
 """DVC stage `evaluate`: the single model (`models/single`) on the dev and test files.
 
-Decodes at `decode` (thresholds, batch size). Writes:
+Decodes at `decode` (thresholds, batch size), then applies the prediction rules of `rules.predictions`.
+Writes:
 
 - `reports/evaluate/metrics.json` (DVC metrics): dev precision / recall / F1
   (`{"dev_labelled": false}` when the dev file is empty or unlabelled);
@@ -16,9 +17,10 @@ from ..data import DataError, load_schema, read_samples, write_predictions
 from ..decode import Thresholds
 from ..extractor import load_extractor
 from ..metrics import headline, per_predicate_rows, score, write_metrics
+from ..rules import RuleSet
 from ..utils import log
 
-PARAMS = ("data.format", "data.normalize", "data.on_error", "decode")
+PARAMS = ("data.format", "data.normalize", "data.on_error", "decode", "rules.predictions")
 
 
 def run(config: Config) -> dict:
@@ -28,6 +30,8 @@ def run(config: Config) -> dict:
     extractor.thresholds = Thresholds.from_config(config.decode)
     batch_size = config.decode.batch_size
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
+    extractor.rules = RuleSet.from_config(config.rules.predictions, schema)
+    log(f"prediction rules: {extractor.rules.describe()}")
     if schema != extractor.schema:
         raise DataError(f"{layout.PREPARED_SCHEMA}:1: {layout.SINGLE_MODEL_DIR} was trained with another schema; "
                         f"re-run the train stage")

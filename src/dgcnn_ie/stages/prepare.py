@@ -13,6 +13,10 @@ under `data.on_error: raise`); a test line that is not a readable JSON object is
 error, since the submission must answer it (one without a text is answered empty).
 Triples that could not be located stay in the line and are counted there too (every
 reader downstream skips them again the same way).
+
+The label rules switched on under `rules.labels` (kg-2019 `repair()`, `dgcnn_ie.rules.repair_labels`)
+rewrite the training lines' `spo_list`s (not dev, not test); `read.json` then counts the triples
+each rule changed or dropped (`label_rules`).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from pathlib import Path
 from .. import layout
 from ..config import Config, ConfigError
 from ..data import DataError, atomic_write, load_schema, read_dataset, write_json_lines
+from ..rules import LABEL_RULES, repair_labels
 from ..submission import read_test_lines
 from ..utils import log
 
-PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error", "word2vec.include_test")
+PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error", "word2vec.include_test",
+          "rules.labels")
 
 
 def hold_out(samples: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -77,10 +83,23 @@ def run(config: Config) -> dict:
     if not train:
         raise DataError(f"{root / source.train}:1: no usable training sample")
 
+    label_rules = [name for name in LABEL_RULES if getattr(config.rules.labels, name)]
+    train_lines = [s.raw for s in train]
+    if label_rules:
+        changed = {name: 0 for name in label_rules}
+        repaired = []
+        for s in train:
+            line, counts = repair_labels(s.raw, s.text, label_rules, data.format)
+            repaired.append(line)
+            for name, n in counts.items():
+                changed[name] += n
+        train_lines = repaired
+        log("label rules on the training file: " + ", ".join(f"{k} {v} triples" for k, v in changed.items()))
     layout.PREPARED_DIR.mkdir(parents=True, exist_ok=True)
     with atomic_write(layout.PREPARED_SCHEMA) as f, open(schema_path, encoding="utf-8") as src:
         shutil.copyfileobj(src, f)
-    for path, samples in ((layout.PREPARED_TRAIN, train), (layout.PREPARED_DEV, dev), (layout.PREPARED_TEST, test)):
+    write_json_lines(layout.PREPARED_TRAIN, train_lines)
+    for path, samples in ((layout.PREPARED_DEV, dev), (layout.PREPARED_TEST, test)):
         write_json_lines(path, (s.raw for s in samples))
     # the word2vec corpus's test part: a file of its own, so that with include_test false a new test file
     # leaves the word vectors, and every model trained on them, untouched
@@ -88,6 +107,8 @@ def run(config: Config) -> dict:
         f.writelines(s.text.replace("\n", " ") + "\n" for s in (test if config.word2vec.include_test else []))
     summary = {"format": data.format, "predicates": len(schema), "train": len(train), "dev": len(dev),
                "test": len(test), "dev_held_out_from_train": held_out, "files": read}
+    if label_rules:
+        summary["label_rules"] = changed
     with atomic_write(layout.READ_REPORT) as f:
         json.dump(summary, f, ensure_ascii=False, indent=2)
         f.write("\n")

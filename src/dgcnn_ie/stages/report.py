@@ -12,7 +12,8 @@ Reads
   of each fold, or the `cv` models of each fold that make up the submitted system
   (their predictions united, as `ensemble.mode` unites families; a family with prior
   features with `features/prior` candidates of that fold's KB, checked against
-  `data/cleaned/train.json`).
+  `data/cleaned/train.json`). The sweep scores the models' own triples, without the prediction rules
+  (`rules.predictions`) that the submitted system then applies.
 
 Writes PNGs under `reports/figures/` (an index with captions in `reports/figures.md`),
 `reports/error_analysis.md` / `.json`, `reports/fold_curves.json` (DVC plot data: the dev F1 of
