@@ -345,8 +345,8 @@ def benchmark_inference(args, config, samples, extractor, gpu, segmenter) -> dic
 
 def compare_object_pass(extractor, timed, batch_size: int) -> dict:
     """``Extractor.predict`` as it is (one encoder pass per sentence, then the object heads on the encoded
-    rows of its subjects) beside the object pass of kg-2019 (the object model reads the characters again
-    for every subject row), on the same sentences, both with every text already segmented."""
+    rows of its subjects) beside kg-2019's passes (the subject model, then the object model reading the
+    characters again for every subject row), on the same sentences, both with every text already segmented."""
     import tensorflow as tf
 
     from dgcnn_ie.extractor import input_specs
@@ -359,6 +359,13 @@ def compare_object_pass(extractor, timed, batch_size: int) -> dict:
     spec = input_specs(len(extractor.schema), extractor.encoder.word_vectors.dim)
     object_fn = tf.function(lambda x: extractor.models.object(x, training=False),
                             input_signature=[{k: spec[k] for k in OBJECT_INPUTS}])
+    subject_fn = tf.function(lambda x: extractor.models.subject(x, training=False),
+                             input_signature=[{k: spec[k] for k in SUBJECT_INPUTS}])
+
+    def subject_only(batch):         # the subject model alone, as before the split (no object-head tensors)
+        inputs, _ = extractor._encoded(batch)
+        out = subject_fn({k: inputs[k] for k in SUBJECT_INPUTS})
+        return out["subject_start"].numpy(), out["subject_end"].numpy()
 
     def reencoding(batch, rows, spans):
         inputs, cands = extractor._encoded(batch)
@@ -370,30 +377,40 @@ def compare_object_pass(extractor, timed, batch_size: int) -> dict:
         out = object_fn(x)
         return out["object_start"].numpy(), out["object_end"].numpy()
 
-    extractor.object_probs = reencoding
+    extractor.object_probs, extractor.subject_probs = reencoding, subject_only
     try:
         extractor.predict(timed[:batch_size], batch_size=batch_size, show_progress=False)   # trace (untimed)
         t0 = time.perf_counter()
         again = extractor.predict(timed, batch_size=batch_size, show_progress=False)
         reencoding_s = time.perf_counter() - t0
     finally:
-        del extractor.object_probs
+        del extractor.object_probs, extractor.subject_probs
     return {"sentences": len(timed), "split_seconds": split_s, "split_sentences_per_s": _rate(len(timed), split_s),
             "reencoding_seconds": reencoding_s, "reencoding_sentences_per_s": _rate(len(timed), reencoding_s),
             "speedup": reencoding_s / split_s if split_s else None, "same_triples": split == again}
 
 
 def build_system(config, schema, extractor_dir: Path, vectors_path, kb_samples, folds: int, directory: Path) -> Path:
-    """A system folder of ``cv.families`` x ``folds`` members, each a copy of the extractor in ``extractor_dir``."""
+    """A system folder of ``cv.families`` x ``folds`` members, each a copy of the extractor in ``extractor_dir``
+    (for a family with prior features, the same weights saved as a model that reads them)."""
     from dgcnn_ie.decode import Thresholds
     from dgcnn_ie.prior import KnowledgeBase
     from dgcnn_ie.system import Member, export_system
 
+    from dgcnn_ie.extractor import Extractor, load_extractor
+
     families = list(config.cv.families)
     members = [Member(fam, config.families[fam].prior, tuple(range(folds))) for fam in families]
     uses_prior = any(m.prior for m in members)
+    prior_dir = directory.parent / "member-with-prior"       # the same weights, reading prior features
+    if uses_prior:
+        ex = load_extractor(extractor_dir, word2vec_path=str(vectors_path) if vectors_path else None)
+        Extractor(ex.models, ex.encoder, ex.schema, ex.model_cfg, ex.thresholds, uses_prior=True,
+                  word2vec_path=ex.word2vec_path, segmenter=ex.segmenter, normalize=ex.normalize,
+                  batch_size=ex.batch_size).save(prior_dir)
     export_system(directory, fmt=schema.format, normalize=config.data.normalize, mode="union", members=members,
-                  model_dirs={(m.family, f): extractor_dir for m in members for f in m.folds}, schema=schema,
+                  model_dirs={(m.family, f): prior_dir if m.prior else extractor_dir for m in members for f in m.folds},
+                  schema=schema,
                   thresholds=Thresholds.from_config(config.decode), batch_size=config.decode.batch_size,
                   word2vec_dir=Path(vectors_path).parent if vectors_path else None,
                   kb=KnowledgeBase.build(kb_samples, schema) if uses_prior else None)

@@ -175,7 +175,7 @@ def test_prediction_rules_apply_alike_to_the_extractor_and_a_system(trained, tmp
     try:
         ruled = ex.predict(dev, show_progress=False)
     finally:
-        ex.rules = RuleSet()
+        ex.rules = None
     assert ruled == [rules.apply(s.text, p) for s, p in zip(dev, plain)]
     export_system(tmp_path / "system", fmt="lic2019", normalize="none", mode="single",
                   members=[Member("plain", False, (0,))], model_dirs={("plain", 0): trained["tmp"] / "model"},

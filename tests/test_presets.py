@@ -93,3 +93,17 @@ def test_bad_preset_is_a_one_line_error(tmp_path, in_repo, capsys):
         preset.read_preset(bad)
     assert preset.cli(["no-such-preset"]) == 2
     assert "presets/no-such-preset.yaml:1: no such parameters file" in capsys.readouterr().err
+
+
+def test_set_options_quote_strings_and_add_new_keys(tmp_path):
+    params = {"families": {"plain": {"prior": False, "model": {}}}, "data": {"source": {"dir": "data/synthetic"}}}
+    overrides = {"families": {"plain": {"model": {"width": 64}}}, "data": {"source": {"dir": "my data, v2"}}}
+    options = preset.set_options(overrides, params)
+    assert options == ["-S", "+families.plain.model.width=64", "-S", 'data.source.dir="my data, v2"']
+    from dvc.utils.hydra import apply_overrides      # what `dvc exp run -S` does with them
+    import yaml
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    apply_overrides(path, [o for o in options if o != "-S"])
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) == {
+        "families": {"plain": {"prior": False, "model": {"width": 64}}}, "data": {"source": {"dir": "my data, v2"}}}

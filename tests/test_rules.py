@@ -105,6 +105,9 @@ def test_rules_about_predicates_the_schema_lacks_are_no_ops():
     assert "no-ops" in rules.describe() and "taxon_rank" in rules.describe()
     with pytest.raises(ValueError, match="unknown prediction rules"):
         RuleSet.build(["spouse"])
+    # a schema with 妻子 but no 丈夫: the symmetric triple would be outside the schema, so it is not made
+    wife_only = Schema("lic2019", {"妻子": [("人物", "人物")]}, {})
+    assert RuleSet.build(["spouse_symmetry"], wife_only).apply("", {T("甲", "妻子", "乙")}) == {T("甲", "妻子", "乙")}
 
 
 def test_config_switches_build_the_rule_set():

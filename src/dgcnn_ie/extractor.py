@@ -30,12 +30,10 @@ from .data import DataError, Sample, Schema, Triple, atomic_dir, atomic_write
 from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
-from .rules import RuleSet
 from .segment import get_segmenter
 from .utils import deferred_stop, log, raise_if_stopped
 
 CONFIG_VERSION = 1
-NO_RULES = RuleSet()
 MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE = "model.keras", "config.json", "char_vocab.json", "schema.json"
 
 
@@ -102,15 +100,15 @@ def _window_candidates(cands: list | None, start: int, end: int) -> list | None:
 
 def predict_samples(prob_model: ProbabilityModel, samples: Sequence[Sample | str], schema: Schema, *,
                     thresholds: Thresholds, batch_size: int, candidates: Sequence[list] | None = None,
-                    show_progress: bool = True, rules: RuleSet = NO_RULES) -> list[set[Triple]]:
+                    show_progress: bool = True, rules=None) -> list[set[Triple]]:
     """Triples of every sample (in input order), decoded in length-sorted batches.
 
     A text longer than the model's ``max_len`` (when the model has one) is not clipped: it is split into
     overlapping windows (`text_windows`), each decoded on its own, and its triples are the union of its
     windows' (logged with the number of texts windowed). The original code (kg-2019) decodes a text whole; its
     position table of 512 rows bounds that, so windowing is this project's addition (method.md §4 asks that long
-    texts be clipped or windowed, never crash). ``rules`` (prediction rules, `dgcnn_ie.rules`) then apply to each
-    text's triples."""
+    texts be clipped or windowed, never crash). ``rules`` (a `dgcnn_ie.rules.RuleSet`, not imported here so that
+    editing the rules retrains nothing), when given, then apply to each text's triples."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if candidates is not None and len(candidates) != len(samples):
@@ -139,7 +137,7 @@ def predict_samples(prob_model: ProbabilityModel, samples: Sequence[Sample | str
             for i, triples in zip(idx, extract(prob_model, batch, batch.texts, schema, thresholds)):
                 results[origin[i]] |= triples
             raise_if_stopped()
-    return rules.apply_each([_text(s) for s in samples], results)
+    return results if rules is None else rules.apply_each([_text(s) for s in samples], results)
 
 
 class Extractor:
@@ -159,7 +157,7 @@ class Extractor:
         self.models, self.encoder, self.schema, self.model_cfg = models, encoder, schema, model_cfg
         self.thresholds, self.uses_prior, self.batch_size = thresholds, uses_prior, batch_size
         self.word2vec_path, self.segmenter, self.normalize = word2vec_path, segmenter, normalize
-        self.rules = NO_RULES             # prediction rules: set by whoever makes final predictions, never saved
+        self.rules = None                 # a rules.RuleSet: set by whoever makes final predictions, never saved
         spec = input_specs(len(schema), encoder.word_vectors.dim)
         # one encoder pass per sentence (`sentence`), then per batch of decoded subjects only the object heads
         # on those sentences' tensors (`object_head`); see dgcnn_ie.model

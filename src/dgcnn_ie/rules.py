@@ -231,6 +231,8 @@ class RuleSet:
 
     enabled: tuple[str, ...] = ()
     inactive: tuple[str, ...] = ()            # enabled, but about predicates the schema lacks: no-ops
+    predicates: frozenset | None = None       # the schema's: a triple a rule makes with another predicate is
+                                              # dropped (spouse_symmetry with 妻子 but no 丈夫 in the schema)
 
     @classmethod
     def build(cls, enabled: Iterable[str], schema: Schema | None = None) -> "RuleSet":
@@ -240,7 +242,8 @@ class RuleSet:
             raise ValueError(f"unknown prediction rules: {sorted(unknown)}")
         inactive = [n for n in names if schema is not None and PREDICTION_RULES[n] is not None
                     and not any(p in schema for p in PREDICTION_RULES[n])]
-        return cls(tuple(n for n in names if n not in inactive), tuple(inactive))
+        return cls(tuple(n for n in names if n not in inactive), tuple(inactive),
+                   frozenset(schema.predicates) if schema is not None else None)
 
     @classmethod
     def from_config(cls, cfg, schema: Schema | None = None) -> "RuleSet":
@@ -274,4 +277,4 @@ class RuleSet:
             steps.append(_parents_spouses)
         for step in steps:
             out = step(text, out)
-        return {t for t in out if t.subject and t.object}
+        return {t for t in out if t.subject and t.object and (self.predicates is None or t.predicate in self.predicates)}

@@ -33,7 +33,8 @@ from .decode import Thresholds
 from .prior import KnowledgeBase
 from .rules import PREDICTION_RULES, RuleSet
 
-VERSION = 1
+VERSION = 2          # 2: rules and test_kb (kb_fold<f>.json); a version-1 folder (no rules, one kb.json) loads too
+READABLE_VERSIONS = (1, 2)
 SYSTEM_FILE, SCHEMA_FILE, KB_FILE = "system.json", "schema.json", "kb.json"
 MODELS_DIR, WORD2VEC_DIR = "models", "word2vec"
 
@@ -126,8 +127,8 @@ class System:
         path = directory / SYSTEM_FILE
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc.get("version") != VERSION:
-                raise ValueError(f"version {doc.get('version')!r}, expected {VERSION}")
+            if doc.get("version") not in READABLE_VERSIONS:
+                raise ValueError(f"version {doc.get('version')!r}, expected one of {READABLE_VERSIONS}")
             members = [(m["family"], bool(m["prior"]), [int(f) for f in m["folds"]]) for m in doc["members"]]
             rules = doc.get("rules", [])
             if not isinstance(rules, list) or set(rules) - set(PREDICTION_RULES):

@@ -71,12 +71,30 @@ def checked_config(path: Path, params_file: str | Path = PARAMS_FILE) -> Config:
         raise ConfigError(f"{e} (with the preset {path} applied to {params_file})") from None
 
 
-def set_options(overrides: dict) -> list[str]:
-    """``["-S", "key=value", ...]`` for `dvc exp run` (values in YAML flow form, as DVC parses them)."""
+HYDRA_SPECIAL = set(" ,[]{}()'\"=:\\$*?~")
+
+
+def _present(params: dict, key: str) -> bool:
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def set_options(overrides: dict, params: dict | None = None) -> list[str]:
+    """``["-S", "key=value", ...]`` for `dvc exp run`, which applies them with Hydra: values in flow form,
+    a string with a character Hydra's grammar reserves double-quoted, and ``+key=value`` for a key that
+    ``params`` (params.yaml) does not have yet (Hydra refuses to add a key without the ``+``)."""
     options = []
     for key, value in flatten(overrides):
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        options += ["-S", f"{key}={text}"]
+        if isinstance(value, str):
+            text = json.dumps(value, ensure_ascii=False) if not value or set(value) & HYDRA_SPECIAL else value
+        else:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        add = "" if params is None or _present(params, key) else "+"
+        options += ["-S", f"{add}{key}={text}"]
     return options
 
 
@@ -89,7 +107,7 @@ def cli(argv: list[str] | None = None) -> int:
     path = preset_path(name)
     try:
         checked_config(path)
-        options = set_options(read_preset(path))
+        options = set_options(read_preset(path), read_params(PARAMS_FILE)[0])
     except ConfigError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2

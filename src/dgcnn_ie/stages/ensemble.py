@@ -105,7 +105,8 @@ def run(config: Config) -> dict:
         for fam in families:
             for f, extractor in zip(folds, members[fam] if uses_prior[fam] else []):
                 extractor.encoder.prior = fold_kbs[f]
-    log(f"prior families' test-time knowledge base: {config.prior.test_kb}")
+    if any(uses_prior.values()):
+        log(f"prior families' test-time knowledge base: {config.prior.test_kb}")
 
     def run_systems(split_name: str, samples, systems: dict[str, dict[str, list[int]]]) -> dict[str, list]:
         """Predictions of each named system (family -> folds: averaged within, united across) on ``samples``;

@@ -84,6 +84,9 @@ def run(config: Config) -> dict:
         raise DataError(f"{root / source.train}:1: no usable training sample")
 
     label_rules = [name for name in LABEL_RULES if getattr(config.rules.labels, name)]
+    for name in label_rules:
+        if LABEL_RULES[name] is not None and not any(p in schema for p in LABEL_RULES[name]):
+            log(f"label rule {name}: a no-op, the schema has none of {', '.join(LABEL_RULES[name])}")
     train_lines = [s.raw for s in train]
     if label_rules:
         changed = {name: 0 for name in label_rules}
