@@ -119,7 +119,9 @@ def _spouse_symmetry(text: str, triples: list[Triple]) -> list[Triple]:
 
 
 def _per_triple(text: str, triples: list[Triple], enabled: set[str]) -> list[Triple]:
-    """post_repair.py's first pass: for each triple the first enabled rule that matches it, in its order."""
+    """post_repair.py's first pass: for each triple the first enabled rule that matches it, in its order. A rule
+    switched off is a branch taken out of post_repair.py's if/elif chain: a triple it would have taken goes on
+    to the later rules (with `company_suffix` off, `split_objects` may split a company predicate's object)."""
     out = []
     for t in triples:
         s, p, o = t.subject, t.predicate, t.object
