@@ -191,6 +191,24 @@ def test_every_artifact_path_is_a_layout_path(name, stage):
         assert concrete in known, f"stage {name}: {path} is not a path of src/dgcnn_ie/layout.py"
 
 
+def test_top_level_plots_read_stage_outputs_with_existing_templates():
+    """Each top-level plot reads files that a stage declares (at layout paths) and names a template that
+    exists (a DVC built-in or a file under .dvc/plots)."""
+    doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    outputs = {path for _, stage in STAGES for path in _paths(stage)}
+    builtin = {"linear", "simple", "scatter", "smooth", "confusion", "confusion_normalized", "bar_horizontal",
+               "bar_horizontal_sorted", "scatter_jitter"}
+    assert doc.get("plots"), "dvc.yaml has no top-level plots"
+    for entry in doc["plots"]:
+        (name, spec), = entry.items()
+        files = spec["y"] if isinstance(spec["y"], dict) else {name: spec["y"]}
+        for path in files:
+            assert path in outputs and path in _layout_paths(), f"plot {name!r}: {path} is no stage's layout output"
+        template = spec.get("template", "linear")
+        assert template in builtin or (ROOT / ".dvc/plots" / f"{template}.json").is_file(), \
+            f"plot {name!r}: no template {template!r}"
+
+
 def test_layering_no_stage_imports_another_and_the_library_imports_no_stage():
     """Layers: library (all but stages/ and cli/) <- stages <- cli; a stage never imports another stage."""
     stages_dir = SRC / PACKAGE / "stages"
