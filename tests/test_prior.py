@@ -37,6 +37,14 @@ def test_own_triple_is_no_candidate_for_its_sentence_but_is_for_another():
     assert kb.candidates(B.text) == [BOOK_IN_B]
 
 
+def test_compact_kb_gives_the_same_candidates_for_new_texts():
+    kb = KnowledgeBase.build([A, B, OTHER], SCHEMA)
+    compact = kb.compact()
+    for text in (A.text, B.text, OTHER.text, "张三读了鲁迅自传，江苏文艺出版社出版"):
+        assert compact.candidates(text) == kb.candidates(text)
+    assert len(compact) == len(kb) and compact._texts == {}
+
+
 def test_triple_supported_by_two_sentences_is_a_candidate_for_both():
     b = sample(B.text, [BOOK], "train:2")
     kb = KnowledgeBase.build([A, b, OTHER], SCHEMA)

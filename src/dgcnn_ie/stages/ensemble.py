@@ -101,7 +101,7 @@ def run(config: Config) -> dict:
     # outside its fold, as in its training) through its encoder; all: the prior stage's dev/test candidates
     fold_kbs = None
     if config.prior.test_kb == "fold" and any(uses_prior.values()):
-        fold_kbs = {f: KnowledgeBase.build(split(cleaned, assignment, f)[0], schema) for f in folds}
+        fold_kbs = {f: KnowledgeBase.build(split(cleaned, assignment, f)[0], schema).compact() for f in folds}
         for fam in families:
             for f, extractor in zip(folds, members[fam] if uses_prior[fam] else []):
                 extractor.encoder.prior = fold_kbs[f]
