@@ -374,6 +374,21 @@ def _dgcnn(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int)
     }
 
 
+def _softmax_object_outputs(s_start, s_end, o, num_predicates: int, padding) -> dict:
+    """The baselines' four outputs: the sigmoid subject heads as given, and softmax object heads over
+    "no object" + C predicates on the object features ``o`` (their C predicate channels); masked, ungated."""
+    o_start = PredicateChannels(name="object_start_predicates")(
+        layers.Dense(num_predicates + 1, activation="softmax", name="object_start_softmax")(o))
+    o_end = PredicateChannels(name="object_end_predicates")(
+        layers.Dense(num_predicates + 1, activation="softmax", name="object_end_softmax")(o))
+    return {
+        "subject_start": _probability("subject_start", s_start, [], padding),
+        "subject_end": _probability("subject_end", s_end, [], padding),
+        "object_start": _probability("object_start", o_start, [], padding),
+        "object_end": _probability("object_end", o_end, [], padding),
+    }
+
+
 def _bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """A BiLSTM baseline after the method's predecessor (method.md §8 row 2), not a reproduction of
     kg-2019-baseline's kg.py (docs/deviations.md): char (+ word) embedding,
@@ -407,16 +422,7 @@ def _bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int
     lstm = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name="object_bilstm")
     o = lstm(o, mask=lstm_mask)
     o = ApplyMask(name="object_bilstm_mask")(o, padding)
-    o_start = PredicateChannels(name="object_start_predicates")(
-        layers.Dense(num_predicates + 1, activation="softmax", name="object_start_softmax")(o))
-    o_end = PredicateChannels(name="object_end_predicates")(
-        layers.Dense(num_predicates + 1, activation="softmax", name="object_end_softmax")(o))
-    return {
-        "subject_start": _probability("subject_start", s_start, [], padding),
-        "subject_end": _probability("subject_end", s_end, [], padding),
-        "object_start": _probability("object_start", o_start, [], padding),
-        "object_end": _probability("object_end", o_end, [], padding),
-    }
+    return _softmax_object_outputs(s_start, s_end, o, num_predicates, padding)
 
 
 def _kg2019_baseline(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
@@ -449,16 +455,7 @@ def _kg2019_baseline(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_
     conditioning = BroadcastToSequence(name="subject_broadcast")(subject_vec, h)
     o = ApplyMask(name="object_features")(layers.Concatenate(name="object_concat")([h, pooled, conditioning]), padding)
     o = layers.Conv1D(width, kernel, padding="same", activation="relu", name="object_conv")(o)
-    o_start = PredicateChannels(name="object_start_predicates")(
-        layers.Dense(num_predicates + 1, activation="softmax", name="object_start_softmax")(o))
-    o_end = PredicateChannels(name="object_end_predicates")(
-        layers.Dense(num_predicates + 1, activation="softmax", name="object_end_softmax")(o))
-    return {
-        "subject_start": _probability("subject_start", s_start, [], padding),
-        "subject_end": _probability("subject_end", s_end, [], padding),
-        "object_start": _probability("object_start", o_start, [], padding),
-        "object_end": _probability("object_end", o_end, [], padding),
-    }
+    return _softmax_object_outputs(s_start, s_end, o, num_predicates, padding)
 
 
 ARCH_BUILDERS = {"dgcnn": _dgcnn, "bilstm": _bilstm, "kg2019_baseline": _kg2019_baseline}

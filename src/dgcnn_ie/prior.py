@@ -33,6 +33,9 @@ Span = tuple[int, int]
 Candidate = tuple[Span, int, Span]
 
 
+NO_SAMPLE_IDS = frozenset({"kb"})     # the support of a test-time KB's triple: no training sample to exclude
+
+
 class KnowledgeBase:
     """Training triples indexed for matching: (subject, object) -> {p_index: sample ids}."""
 
@@ -71,8 +74,7 @@ class KnowledgeBase:
         """The same triples for texts that are no training sample (dev, test): the sample ids and texts
         (needed only to exclude a training sample's own triples) are dropped, so that the eight fold KBs of
         `prior.test_kb: fold` at competition size cost what their triples cost."""
-        only = frozenset({"kb"})
-        return KnowledgeBase({pair: {p: only for p in preds} for pair, preds in self.support.items()}, {})
+        return KnowledgeBase({pair: dict.fromkeys(preds, NO_SAMPLE_IDS) for pair, preds in self.support.items()}, {})
 
     def __len__(self) -> int:
         """Number of distinct (subject, predicate, object) triples."""

@@ -55,12 +55,23 @@ PREDICTION_RULES = {
 }
 
 
-def _album_songs(triples: Iterable[Triple]) -> list[Triple]:
-    """kg-2019: drop 歌手/作词/作曲 triples whose subject is an album (object of 所属专辑) but not a song."""
-    triples = list(triples)
-    albums = {t.object for t in triples if t.predicate == ALBUM}
-    songs = {t.subject for t in triples if t.predicate == ALBUM}
-    return [t for t in triples if not (t.predicate in SONG_PREDICATES and t.subject in albums and t.subject not in songs)]
+def _album_songs(items: Iterable, spo: Callable = lambda t: (t.subject, t.predicate, t.object)) -> list:
+    """kg-2019: drop 歌手/作词/作曲 triples whose subject is an album (object of 所属专辑) but not a song.
+    ``spo(item)``: its (subject, predicate, object), or None for an item the rule leaves alone."""
+    items = list(items)
+    triples = [spo(item) for item in items]
+    albums = {t[2] for t in triples if t is not None and t[1] == ALBUM}
+    songs = {t[0] for t in triples if t is not None and t[1] == ALBUM}
+    return [item for item, t in zip(items, triples)
+            if t is None or not (t[1] in SONG_PREDICATES and t[0] in albums and t[0] not in songs)]
+
+
+def _raw_spo(spo) -> tuple | None:
+    """(subject, predicate, object) of a raw `spo_list` entry (a DuIE object's ``@value``); None if not a dict."""
+    if not isinstance(spo, dict):
+        return None
+    obj = spo.get("object")
+    return spo.get("subject"), spo.get("predicate"), obj.get("@value") if isinstance(obj, dict) else obj
 
 
 # ------------------------------------------------------------------------------------------- labels
@@ -99,13 +110,7 @@ def repair_labels(raw: dict, text: str, enabled: Iterable[str], fmt: str) -> tup
                 spo["object"] = {**obj, "@value": _strip_title(obj["@value"])}
             counts["title_marks"] += (spo["subject"], spo.get("object")) != before
     if "album_songs" in enabled:
-        def value(spo, key):
-            v = spo.get(key) if isinstance(spo, dict) else None
-            return v.get("@value") if isinstance(v, dict) else v
-        albums = {value(spo, "object") for spo in spos if isinstance(spo, dict) and spo.get("predicate") == ALBUM}
-        songs = {value(spo, "subject") for spo in spos if isinstance(spo, dict) and spo.get("predicate") == ALBUM}
-        kept = [spo for spo in spos if not (isinstance(spo, dict) and spo.get("predicate") in SONG_PREDICATES
-                                            and value(spo, "subject") in albums and value(spo, "subject") not in songs)]
+        kept = _album_songs(spos, _raw_spo)
         counts["album_songs"] = len(spos) - len(kept)
         spos = kept
     if not any(counts.values()):

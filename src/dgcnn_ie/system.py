@@ -30,7 +30,7 @@ from typing import Sequence
 from . import ensemble
 from .data import DataError, Sample, Schema, Triple, atomic_dir
 from .decode import Thresholds
-from .prior import KnowledgeBase
+from .prior import NO_SAMPLE_IDS, KnowledgeBase
 from .rules import PREDICTION_RULES, RuleSet
 
 VERSION = 2          # 2: rules and test_kb (kb_fold<f>.json); a version-1 folder (no rules, one kb.json) loads too
@@ -60,7 +60,7 @@ def load_kb(path) -> KnowledgeBase:
         triples = json.loads(Path(path).read_text(encoding="utf-8"))["triples"]
         support: dict[tuple[str, str], dict[int, frozenset[str]]] = {}
         for s, p, o in triples:
-            support.setdefault((s, o), {})[int(p)] = frozenset({"kb"})
+            support.setdefault((s, o), {})[int(p)] = NO_SAMPLE_IDS
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(f"{path}:1: not a knowledge base file ({type(e).__name__}: {e})") from None
     return KnowledgeBase(support, {})

@@ -64,9 +64,12 @@ def apply(params: dict, overrides: dict) -> dict:
 
 def checked_config(path: Path, params_file: str | Path = PARAMS_FILE) -> Config:
     """The Config that params.yaml with the preset applied gives; errors name the preset file."""
-    params, _ = read_params(params_file)
+    return _checked(read_params(params_file)[0], read_preset(path), path, params_file)
+
+
+def _checked(params: dict, overrides: dict, path: Path, params_file) -> Config:
     try:
-        return config_from_dict(apply(params, read_preset(path)), source=str(path))
+        return config_from_dict(apply(params, overrides), source=str(path))
     except ConfigError as e:
         raise ConfigError(f"{e} (with the preset {path} applied to {params_file})") from None
 
@@ -106,8 +109,9 @@ def cli(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     path = preset_path(name)
     try:
-        checked_config(path)
-        options = set_options(read_preset(path), read_params(PARAMS_FILE)[0])
+        params, overrides = read_params(PARAMS_FILE)[0], read_preset(path)
+        _checked(params, overrides, path, PARAMS_FILE)
+        options = set_options(overrides, params)
     except ConfigError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2

@@ -61,28 +61,28 @@ def _histories(paths: dict[str, Path]) -> dict[str, list]:
 
 def _training_figures(folds, families) -> tuple[list[plots.Rendered], list[str]]:
     rendered, notes = [], []
-    runs = [("training_single", "train stage: single model", {"single": layout.TRAIN_HISTORY})]
-    runs.append(("training_cv_raw", "cv_raw: raw-label fold models",
-                 {f"fold {f}": layout.cv_raw(f).history_dir / layout.HISTORY_JSON for f in folds}))
-    runs += [(f"training_cv_{fam}", f"cv: {fam} family on cleaned labels",
-              {f"fold {f}": layout.cv(fam, f).history_dir / layout.HISTORY_JSON for f in folds}) for fam in families]
-    for name, title, paths in runs:
+    fold_runs = [("training_cv_raw", "cv_raw: raw-label fold models", layout.cv_raw)]
+    fold_runs += [(f"training_cv_{fam}", f"cv: {fam} family on cleaned labels", lambda f, fam=fam: layout.cv(fam, f))
+                  for fam in families]
+    runs = [("training_single", "train stage: single model", {"single": layout.TRAIN_HISTORY}, None)]
+    runs += [(name, title, {f"fold {f}": run_of(f).history_dir / layout.HISTORY_JSON for f in folds}, run_of(folds[0]).name)
+             for name, title, run_of in fold_runs]
+    curves = []                 # every fold model's dev F1 per epoch, from the histories read for the figures
+    for name, title, paths, run_name in runs:
         found = _histories(paths)
         if found:
             rendered.append(plots.training_curves(found, layout.FIGURES_DIR / f"{name}.png", title))
         else:
             notes.append(f"{title}: no history found ({', '.join(str(p) for p in paths.values())})")
-    curves = [{"model": f"{runs_of(f).name} fold {f}", **{k: row[k] for k in ("epoch", "dev_f1")}}
-              for runs_of in [layout.cv_raw] + [lambda f, fam=fam: layout.cv(fam, f) for fam in families]
-              for f in folds if (runs_of(f).history_dir / layout.HISTORY_JSON).is_file()
-              for row in _read_json(runs_of(f).history_dir / layout.HISTORY_JSON)]
+        if run_name is not None:
+            curves += [{"model": f"{run_name} {label}", "epoch": row["epoch"], "dev_f1": row["dev_f1"]}
+                       for label, rows in found.items() for row in rows]
     write_metrics(layout.FOLD_CURVES, curves)
     fold_f1 = {}
-    for runs_of in [layout.cv_raw] + [lambda f, fam=fam: layout.cv(fam, f) for fam in families]:
-        rows = [(f, _read_json(runs_of(f).report_path)["oof"]["f1"]) for f in folds
-                if runs_of(f).report_path.is_file()]
+    for _, _, run_of in fold_runs:
+        rows = [(f, _read_json(run_of(f).report_path)["oof"]["f1"]) for f in folds if run_of(f).report_path.is_file()]
         if rows:
-            fold_f1[runs_of(folds[0]).name] = rows
+            fold_f1[run_of(folds[0]).name] = rows
     if fold_f1:
         rendered.append(plots.fold_scores(fold_f1, layout.FIGURES_DIR / "cv_folds.png"))
     else:
