@@ -4,7 +4,7 @@
 #
 #   scripts/ablation_grid.sh [--dry-run] [-S key=value ...]
 #
-# Extra -S options go to every experiment (e.g. -S cv.epochs=10 -S 'cv.folds=[0,1,2,3]' for a
+# Extra -S options go to every experiment (e.g. -S cv.epochs=8 -S 'cv.folds=[0,1,2,3]' for a
 # cheaper grid). Environment: DUIE_DIR (default ../shared/data/duie2, made absolute because queued
 # experiments run in a temporary copy of the repository), ABLATION_PREFIX (default abl-: experiment
 # names), ONLY (space-separated grid names to queue, default all), DVC (default: the venv's dvc).

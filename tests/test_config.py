@@ -47,7 +47,7 @@ def test_no_default_lives_in_the_code():
 
 
 def test_unknown_key_names_line_and_nearest_key(tmp_path):
-    text = (REPO_ROOT / "params.yaml").read_text(encoding="utf-8").replace("\n  epochs: 30", "\n  epohcs: 30")
+    text = (REPO_ROOT / "params.yaml").read_text(encoding="utf-8").replace("\ntrain:\n  epochs:", "\ntrain:\n  epohcs:")
     line = next(i for i, l in enumerate(text.splitlines(), 1) if "epohcs" in l)
     assert _error(tmp_path, text=text) == (f"{tmp_path / 'params.yaml'}:{line}: train.epohcs: unknown key "
                                            f"(did you mean train.epochs?)")
