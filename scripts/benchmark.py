@@ -102,6 +102,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--inter-op", type=int, default=None, help="set TF inter-op threads (default: TF's choice)")
     ap.add_argument("--seed", type=int, default=None, help="seed (default: params seed)")
     ap.add_argument("--json", default=None, metavar="OUT", help="also write the figures to this JSON file")
+    ap.add_argument("--compare", action="store_true",
+                    help="time the project's train step and inference beside the alternatives (plain Keras loop, XLA, "
+                         "bf16, no op determinism, JAX) on the same batches; see scripts/benchmark_compare.py")
+    ap.add_argument("--compare-rounds", type=int, default=3, help="timed passes per variant (the fastest counts)")
+    ap.add_argument("--compare-skip", action="append", default=[], metavar="VARIANT",
+                    help="leave a variant out of --compare (repeatable)")
     args = ap.parse_args(argv)
     if args.warmup < 1:
         ap.error("--warmup must be >= 1: the first step traces the tf.function and must not be timed")
@@ -225,7 +231,7 @@ def presegment(word_vectors, samples, max_len: int, counter: SegmentationCounter
     return pre
 
 
-def benchmark_training(args, config, samples, encoder, models, tf, gpu, counter) -> dict:
+def benchmark_training(args, config, samples, encoder, models, gpu, counter) -> dict:
     from dgcnn_ie.train import fresh_state, train_specs, warmup_lr, warmup_steps
 
     cfg_train, cfg_model = config.train, config.model
@@ -259,8 +265,7 @@ def benchmark_training(args, config, samples, encoder, models, tf, gpu, counter)
             t0 = time.perf_counter()
             inputs, targets = next(it)
             t1 = time.perf_counter()
-            lr = tf.constant(warmup_lr(global_step, warmup_lr_steps, base_lr), tf.float32)
-            losses.append(float(step(inputs, targets, lr)))
+            losses.append(step(inputs, targets, warmup_lr(global_step, warmup_lr_steps, base_lr)))
             t2 = time.perf_counter()
             global_step += 1
             batch_s, step_s = batch_s + (t1 - t0), step_s + (t2 - t1)
@@ -467,6 +472,7 @@ def main(argv=None) -> dict:
     from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors, WordVectors
     from dgcnn_ie.model import build_models
     from dgcnn_ie.segment import get_segmenter
+    from dgcnn_ie.backend import enable_determinism
     from dgcnn_ie.train import device_name
     from dgcnn_ie.utils import set_seed
 
@@ -486,8 +492,7 @@ def main(argv=None) -> dict:
     backend = config.segment.backend
 
     device = device_name()
-    if device == "CPU":
-        tf.config.experimental.enable_op_determinism()   # as train_model does
+    op_determinism = enable_determinism(device, print)   # as train_model does
     set_seed(seed)
     gpu = GpuPeak(tf)
     vocab = CharVocab.build([s.text for s in samples], cfg_model.min_char_count)
@@ -513,7 +518,28 @@ def main(argv=None) -> dict:
             wv_info.update(source="none (model.use_word_vectors: false)", dim=0)
         encoder = Encoder(vocab, words, schema, max_len)
         models = build_models(cfg_model, len(schema), words.dim, len(vocab))
-        train = benchmark_training(args, config, samples, encoder, models, tf, gpu,
+        if args.compare:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from benchmark_compare import compare, format_comparison
+            comparison = compare(args, config, schema, encoder, models, samples, infer_samples)
+            results = {"mode": "compare", "device": device, "tensorflow": tf.__version__, "keras": keras.__version__,
+                       "python": platform.python_version(), "cpu_count": os.cpu_count(),
+                       "load_avg_1m_before": load_before, "load_avg_1m_after": load_average(),
+                       "data": {"path": str(data_path), "format": fmt, "sentences": len(samples),
+                                "mean_chars": float(lengths.mean())},
+                       "model": {"parameters": models.train.count_params(), "config": as_dict(cfg_model),
+                                 "overrides": args.set},
+                       "word_vectors": wv_info, "comparison": comparison, "seconds": time.perf_counter() - started}
+            print(f"device {device}; TF {tf.__version__}, Keras {keras.__version__}; {os.cpu_count()} CPUs; data "
+                  f"{data_path} ({len(samples)} sentences, mean {lengths.mean():.1f} chars); model width "
+                  f"{cfg_model.width}, {models.train.count_params():,} parameters")
+            print(format_comparison(comparison))
+            if args.json:
+                with atomic_write(args.json) as f:
+                    json.dump(results, f, ensure_ascii=False, indent=1, default=float)
+                    f.write("\n")
+            return results
+        train = benchmark_training(args, config, samples, encoder, models, gpu,
                                    SegmentationCounter(train_segmenter))
 
         thresholds = Thresholds.from_config(config.decode)
@@ -552,7 +578,7 @@ def main(argv=None) -> dict:
         "python": platform.python_version(), "cpu_count": os.cpu_count(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": device == "CPU",
+        "op_determinism": op_determinism,
         "load_avg_1m_before": load_before, "load_avg_1m_after": load_average(),
         "data": {"path": str(data_path), "format": fmt, "read": len(read), "skipped": sum(report.skipped.values()),
                  "sentences": len(samples), "mean_chars": float(lengths.mean()),

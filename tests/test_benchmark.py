@@ -84,3 +84,30 @@ def test_overridden_params_are_validated_as_the_pipeline_validates_them(tmp_path
 def test_first_step_is_never_timed():
     with pytest.raises(SystemExit):
         benchmark.parse_args(["--warmup", "0"])
+
+
+@pytest.mark.slow
+def test_compare_mode_times_every_variant_on_the_same_batches(tmp_path, capsys):
+    out = tmp_path / "compare.json"
+    skip = [] if importlib.util.find_spec("jax") else ["--compare-skip", "jax"]
+    result = benchmark.main([*TINY, "--params", str(REPO_ROOT / "params.yaml"),
+                             "--data", str(REPO_ROOT / "data" / "synthetic" / "train.json"),
+                             "--schema", str(REPO_ROOT / "data" / "synthetic" / "schema.json"),
+                             "--sentences", "24", "--steps", "3", "--infer-sentences", "6",
+                             "--compare", "--compare-rounds", "2", *skip, "--json", str(out)])
+    saved = json.loads(out.read_text(encoding="utf-8"))
+    train = saved["comparison"]["train"]
+    expected = {"project", "keras_loop", "xla", "bf16", "no_determinism"} | ({"jax"} if not skip else set())
+    assert set(train) == expected, train.get("jax")
+    for name, r in train.items():
+        assert "error" not in r, (name, r)
+        assert r["steps_per_s"] > 0 and len(r["passes"]) == 2 and r["speed_vs_project"] > 0
+    assert train["project"]["speed_vs_project"] == pytest.approx(1.0)
+    assert train["project"]["finite"] and train["no_determinism"]["finite"] and train["keras_loop"]["finite"]
+    # the same batches: the project's step and the same step without determinism start from the same loss
+    assert train["no_determinism"]["passes"][0]["first_loss"] == pytest.approx(
+        train["project"]["passes"][0]["first_loss"], rel=0.05)
+    infer = saved["comparison"]["inference"]["variants"]
+    assert set(infer) == {"project", "xla", "bf16", "no_determinism"}
+    assert all(r["sentences_per_s"] > 0 for r in infer.values())
+    assert "vs project" in capsys.readouterr().out and result["mode"] == "compare"

@@ -6,7 +6,8 @@ for ~1/(1-decay) steps (F1 stuck at 0 with decay 0.9999 on a short run).
 
 All state lives in Keras variables and every update is a variable assignment
 built from ops, so ``update()`` (and ``applied()``) work inside a
-``tf.function``-compiled train step as well as eagerly.
+``tf.function``-compiled train step as well as eagerly. Under JAX the compiled step updates the same
+state as arrays and writes it back (`dgcnn_ie.backend.TrainStep`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class BiasCorrectedEMA:
         self._applied = False
 
     @property
+    def decay(self) -> float:
+        """The decay, as the float32 the update multiplies by."""
+        return float(self._decay)
+
+    @property
     def state_variables(self) -> list:
         """The variables that hold the average (shadow and step): what a checkpoint saves."""
         return [*self._shadow, self.step]
@@ -58,11 +64,12 @@ class BiasCorrectedEMA:
 
     def averages(self) -> list:
         """The bias-corrected EMA values; the raw weights before any update."""
-        t = ops.cast(ops.maximum(self.step, 1), "float64")
+        step = _value(self.step)                      # values, not Variables: JAX's ops take arrays only
+        t = ops.cast(ops.maximum(step, 1), "float64")
         correction = 1.0 / (1.0 - ops.power(ops.convert_to_tensor(float(self._decay), "float64"), t))
-        started = ops.greater(self.step, 0)
+        started = ops.greater(step, 0)
         return [
-            ops.where(started, shadow * ops.cast(correction, var.dtype), var)
+            ops.where(started, _value(shadow) * ops.cast(correction, var.dtype), _value(var))
             for shadow, var in zip(self._shadow, self.variables)
         ]
 
@@ -99,3 +106,8 @@ class BiasCorrectedEMA:
             raise RuntimeError("assign_to_model() inside applied(): restore first")
         for var, avg in zip(self.variables, self.averages()):
             var.assign(avg)
+
+
+def _value(variable):
+    """A Keras variable's current value (a backend array); anything else (a tf.Variable) as is."""
+    return variable.value if isinstance(variable, keras.Variable) else variable

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
+from .backend import Compiled
 from .config import ModelConfig, as_dict, model_config_from_dict
 from .data import DataError, Sample, Schema, Triple, atomic_dir, atomic_write
 from .decode import ProbabilityModel, Thresholds, extract
@@ -43,8 +43,10 @@ def progress(iterable: Iterable, total: int | None = None, desc: str = "") -> It
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)
 
 
-def input_specs(num_predicates: int, word_dim: int) -> dict[str, tf.TensorSpec]:
-    """TensorSpecs of the model inputs (what ``Encoder.encode_inputs`` gives; batch and length dims free)."""
+def input_specs(num_predicates: int, word_dim: int) -> dict:
+    """TensorSpecs of the model inputs (what ``Encoder.encode_inputs`` gives; batch and length dims free).
+    TensorFlow only (the train step's signature)."""
+    import tensorflow as tf
     c, dw = num_predicates, word_dim
     return {"chars": tf.TensorSpec([None, None], tf.int32),
             "words": tf.TensorSpec([None, None, dw], tf.float32),
@@ -150,7 +152,7 @@ class Extractor:
 
     def __init__(self, models: Models, encoder: Encoder, schema: Schema, model_cfg: ModelConfig,
                  thresholds: Thresholds = Thresholds(), *, uses_prior: bool = False, word2vec_path: str | None = None,
-                 segmenter: str = "jieba", normalize: str = "none", batch_size: int = 64):
+                 segmenter: str = "jieba", normalize: str = "none", batch_size: int = 64, jit_compile: bool = False):
         out_c = models.object.output["object_start"].shape[-1]
         if out_c != len(schema):
             raise ValueError(f"the model has {out_c} predicate outputs but the schema {len(schema)} predicates")
@@ -158,12 +160,11 @@ class Extractor:
         self.thresholds, self.uses_prior, self.batch_size = thresholds, uses_prior, batch_size
         self.word2vec_path, self.segmenter, self.normalize = word2vec_path, segmenter, normalize
         self.rules = None                 # a rules.RuleSet: set by whoever makes final predictions, never saved
-        spec = input_specs(len(schema), encoder.word_vectors.dim)
         # one encoder pass per sentence (`sentence`), then per batch of decoded subjects only the object heads
-        # on those sentences' tensors (`object_head`); see dgcnn_ie.model
-        self._sentence_fn = tf.function(models.sentence, input_signature=[[spec[k] for k in SUBJECT_INPUTS]])
-        head_spec = [tf.TensorSpec(t.shape, t.dtype) for t in models.object_head.inputs]
-        self._head_fn = tf.function(models.object_head, input_signature=[head_spec])
+        # on those sentences' tensors (`object_head`); see dgcnn_ie.model. Compiled: dgcnn_ie.backend
+        variables = models.train.variables
+        self._sentence_fn = Compiled(models.sentence, variables, jit_compile=jit_compile)
+        self._head_fn = Compiled(models.object_head, variables, jit_compile=jit_compile)
         self._n_subject_outputs = len(SUBJECT_OUTPUTS)
         # the last batch: (batch, its inputs, candidates, its sentence tensors or None until computed)
         self._cache: list | None = None
@@ -185,7 +186,7 @@ class Extractor:
         """[subject_start, subject_end, *sentence tensors] of ``batch`` (memoised with the batch)."""
         inputs, _ = self._encoded(batch)
         if self._cache[3] is None:
-            self._cache[3] = [t.numpy() for t in self._sentence_fn([inputs[k] for k in SUBJECT_INPUTS])]
+            self._cache[3] = self._sentence_fn([inputs[k] for k in SUBJECT_INPUTS])
         return self._cache[3]
 
     def subject_probs(self, batch: TextBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +201,7 @@ class Extractor:
         length = inputs["chars"].shape[1]
         object_prior = self.encoder.object_prior(cands, rows, spans, length)
         start, end = self._head_fn([t[rows] for t in sentence] + [spans, object_prior])
-        return start.numpy(), end.numpy()
+        return start, end
 
     @property
     def max_len(self) -> int:

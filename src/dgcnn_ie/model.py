@@ -534,7 +534,7 @@ def load_models(path) -> Models:
 
 
 def _binary_crossentropy(target, prob):
-    prob = ops.clip(prob, _EPSILON, 1.0 - _EPSILON)
+    prob = ops.clip(ops.cast(prob, "float32"), _EPSILON, 1.0 - _EPSILON)   # float32 under mixed precision too
     target = ops.cast(target, prob.dtype)
     return -(target * ops.log(prob) + (1.0 - target) * ops.log(1.0 - prob))
 
@@ -550,6 +550,7 @@ def _categorical_objects(target, prob):
     """Cross-entropy per position of softmax heads given only their C predicate channels:
     P(no object) = 1 - sum(prob); a position that starts objects of several predicates
     spreads the target evenly over them."""
+    prob = ops.cast(prob, "float32")
     target = ops.cast(target, prob.dtype)
     hits = ops.sum(target, axis=-1)
     share = target / ops.maximum(hits, 1.0)[..., None]

@@ -24,7 +24,6 @@ from collections.abc import Iterable
 import json
 from pathlib import Path
 
-import ahocorasick
 import numpy as np
 
 from .data import DataError, Sample, Schema, split
@@ -49,6 +48,7 @@ class KnowledgeBase:
         self._objects_of: dict[str, list[str]] = defaultdict(list)
         for s, o in sorted(support):
             self._objects_of[s].append(o)
+        import ahocorasick             # here: code that never builds a knowledge base does not need it
         self._automaton = ahocorasick.Automaton()
         for word in sorted({w for pair in support for w in pair}):
             self._automaton.add_word(word, word)

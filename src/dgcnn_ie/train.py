@@ -1,7 +1,7 @@
 """The training loop (method.md §4).
 
-A custom ``tf.function`` step (masked BCE, Adam, bias-corrected EMA update) runs
-over ``Encoder.batches``; the learning rate rises linearly over the first
+A compiled step (masked BCE, Adam, bias-corrected EMA update; a ``tf.function`` under TensorFlow, a jitted
+pure function under JAX: `dgcnn_ie.backend.TrainStep`) runs over ``Encoder.batches``; the learning rate rises linearly over the first
 ``warmup_epochs`` epochs (per step). After every epoch the dev set is decoded
 with the EMA weights applied and scored; the best EMA weights are kept (on a tie, the later epoch's;
 kg-2019 keeps the earlier one). When :func:`plateau_reached` says so, the best weights are reloaded and
@@ -11,8 +11,8 @@ on a plateau, and at ``plateau_force_epoch`` whether or not a plateau came first
 50 in either case). Without a dev set, a seeded 10% of the training samples is
 held out for model selection (:func:`split_holdout`).
 
-On CPU the run is deterministic for a given seed (op determinism is enabled);
-on GPU it is not bit-exact.
+On CPU the run is deterministic for a given seed (op determinism is enabled); on a GPU only where the
+backend supports deterministic kernels (`dgcnn_ie.backend.enable_determinism`, otherwise a logged warning).
 """
 from __future__ import annotations
 
@@ -27,9 +27,8 @@ from typing import Callable, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from . import checkpoint, layout
+from . import backend, checkpoint, layout
 from .config import ModelConfig, TrainConfig, as_dict
 from .data import Sample, Schema, atomic_write
 from .decode import Thresholds
@@ -107,13 +106,16 @@ def split_holdout(samples: Sequence, seed: int, fraction: float = HOLDOUT_FRACTI
 
 
 def device_name() -> str:
-    """``"GPU x<n> (<names>)"`` or ``"CPU"``: where TF runs the model."""
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+    """``"GPU x<n> (<names>)"`` or ``"CPU"``: where the backend runs the model."""
+    return backend.device_name()
 
 
-def train_specs(encoder: Encoder) -> tuple[dict, dict]:
-    """``(inputs, targets)`` TensorSpecs of ``encoder.batches`` (batch and length dims free)."""
+def train_specs(encoder: Encoder) -> tuple[dict, dict] | None:
+    """``(inputs, targets)`` TensorSpecs of ``encoder.batches`` (batch and length dims free) under
+    TensorFlow; None under JAX, whose step needs no signature."""
+    if not backend.is_tensorflow():
+        return None
+    import tensorflow as tf
     c = encoder.num_predicates
     inputs = input_specs(c, encoder.word_vectors.dim)
     targets = {"subject_start": tf.TensorSpec([None, None], tf.float32),
@@ -123,34 +125,26 @@ def train_specs(encoder: Encoder) -> tuple[dict, dict]:
     return inputs, targets
 
 
-def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs, subject_weight: float = 1.0):
+def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs, subject_weight: float = 1.0,
+              *, jit_compile: bool = False) -> backend.TrainStep:
     """One compiled optimisation step ``(inputs, targets, lr) -> loss``; shapes vary freely. ``subject_weight``:
-    `model.subject_loss_weight`."""
-    variables = models.train.trainable_variables
+    `model.subject_loss_weight`; ``jit_compile``: XLA under TensorFlow (JAX always compiles with XLA)."""
     softmax_objects = has_softmax_objects(models)
 
-    @tf.function(input_signature=[specs[0], specs[1], tf.TensorSpec([], tf.float32)])
-    def step(inputs, targets, lr):
-        optimizer.learning_rate.assign(lr)
-        with tf.GradientTape() as tape:
-            outputs = models.train(inputs, training=True)
-            loss = masked_loss(targets, outputs, inputs["chars"] > 0, softmax_objects, subject_weight)
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        if ema is not None:
-            ema.update()
-        return loss
+    def loss_fn(targets, outputs, inputs):
+        return masked_loss(targets, outputs, inputs["chars"] > 0, softmax_objects, subject_weight)
 
-    return step
+    return backend.TrainStep(models, optimizer, ema, loss_fn, specs, jit_compile=jit_compile)
 
 
-def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs, subject_weight: float = 1.0):
+def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs, subject_weight: float = 1.0,
+                *, jit_compile: bool = False):
     """A new Adam optimiser, EMA (``train.ema``, ``train.ema_decay``) and compiled :func:`make_step`."""
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(models.train.trainable_variables)
     ema = (BiasCorrectedEMA(models.train.trainable_variables, cfg_train.ema_decay)
            if cfg_train.ema else None)
-    return optimizer, ema, make_step(models, optimizer, ema, specs, subject_weight)
+    return optimizer, ema, make_step(models, optimizer, ema, specs, subject_weight, jit_compile=jit_compile)
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
@@ -245,8 +239,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
         raise ValueError(f"{len(unlabelled)} dev samples have no labels (e.g. {unlabelled[0]})")
 
     device = device_name()
-    if device == "CPU":
-        tf.config.experimental.enable_op_determinism()
+    backend.enable_determinism(device, log)
     set_seed(seed)
     models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
     extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
@@ -280,6 +273,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             _assign(optimizer.variables, arrays["optimizer"], "optimizer", checkpoint_dir)
             if ema is not None:
                 _assign(ema.state_variables, arrays["ema"], "EMA", checkpoint_dir)
+            step.reload()                # the compiled step's own copy of the state (JAX) from the variables
             best_weights = arrays.get("best")
             history, global_step, after_plateau = state["history"], state["global_step"], state["after_plateau"]
             best_f1, best_epoch, best_scores = state["best_f1"], state["best_epoch"], state["best_scores"]
@@ -299,9 +293,10 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
             lr = base_lr
             for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
                 lr = cfg_train.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
-                losses.append(float(step(inputs, targets, tf.constant(lr, tf.float32))))
+                losses.append(step(inputs, targets, lr))
                 global_step += 1
                 raise_if_stopped()
+            step.sync()                  # JAX: the step's state into the variables (TensorFlow: already there)
             if ema is not None:
                 ema.apply()
             try:

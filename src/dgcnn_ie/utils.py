@@ -12,9 +12,12 @@ import numpy as np
 
 
 def set_seed(seed: int) -> None:
-    """Seed python, numpy and (when installed) Keras/TF, so a rerun with the same params gives the same result.
+    """Seed python, numpy and (when installed) Keras and its backend, so a rerun with the same params gives
+    the same result.
 
-    Keras is imported here, not at module level, so data-only code never pays for TensorFlow.
+    Keras is imported here, not at module level, so data-only code never pays for TensorFlow. Under Keras's
+    JAX backend, ``keras.utils.set_random_seed`` would import TensorFlow when it is installed (it seeds TF
+    for ``tf.data``), so there only the global seed Keras layers draw from is set, as that function does.
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -22,7 +25,13 @@ def set_seed(seed: int) -> None:
         import keras
     except ImportError:
         return
-    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
 
 
 def log(msg: str) -> None:

@@ -15,14 +15,15 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-from gensim.models import KeyedVectors, Word2Vec
+from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .layout import VECTORS_FILE
 from .data import DataError, atomic_dir, casefold_text, read_dataset
 from .segment import Segmenter
 
+if TYPE_CHECKING:                    # gensim is imported where it is used: the model code never needs it
+    from gensim.models import KeyedVectors
 
 
 def read_corpus_texts(paths: Sequence[tuple[str, str | os.PathLike]], schema, data,
@@ -85,6 +86,7 @@ def train_vectors(sentences: list[list[str]], *, dim: int, window: int, min_coun
         raise DataError("data/prepared:1: the word2vec corpus is empty: no text to train on")
     if negative < 1:
         raise ValueError(f"word2vec.negative must be >= 1 (negative sampling), got {negative}")
+    from gensim.models import Word2Vec
     model = Word2Vec(vector_size=dim, window=window, min_count=min_count, epochs=epochs,
                      sg=1, hs=0, negative=negative, seed=seed, workers=1)
     model.build_vocab(sentences)
@@ -107,6 +109,7 @@ def load_vectors(path: str | os.PathLike) -> KeyedVectors:
     """KeyedVectors saved by ``save_vectors`` (the path of ``vectors.kv``)."""
     if not Path(path).is_file():
         raise DataError(f"{path}:1: no word vectors there; run the word2vec stage (dvc repro word2vec)")
+    from gensim.models import KeyedVectors
     try:
         return KeyedVectors.load(str(path))
     except Exception as e:      # a truncated pickle / .npy side file: name the file, not gensim's internals

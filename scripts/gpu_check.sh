@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One command, no installs, under 5 minutes: does the model run on this machine's GPU, and how fast?
+#
+#   scripts/gpu_check.sh                    # with the project installed (or its dependencies importable)
+#   scripts/gpu_check.sh --wheels DIR       # a jax-only machine: DIR holds the wheels docs/gpu.md lists
+#
+# Prints the backend, device, training steps/s and sentences/s, inference sentences/s, peak GPU memory
+# and a short training's dev F1 (scripts/gpu_check.py says how). Exit 0 when the model ran on the GPU or
+# when there is no GPU (it says so); 1 when a GPU is there and the model did not run on it; 2 when no
+# Keras backend imports; 124 when it ran past 5 minutes. Runs under whichever backend is installed
+# (KERAS_BACKEND chooses when both are). Other options go to gpu_check.py (--help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${PYTHON:-}" ]; then           # $PYTHON, else the project's virtualenv, else python3
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --wheels)
+      # unpack (not install) every wheel into a throw-away folder put first on PYTHONPATH
+      unpacked=$(mktemp -d); trap 'rm -rf "$unpacked"' EXIT
+      for w in "$2"/*.whl; do "$PYTHON" -m zipfile -e "$w" "$unpacked"; done
+      export PYTHONPATH="$unpacked${PYTHONPATH:+:$PYTHONPATH}"
+      shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+timeout 300 "$PYTHON" scripts/gpu_check.py "${args[@]+"${args[@]}"}"

@@ -1,0 +1,222 @@
+"""Backend portability: padding helpers and compiled inference (fast, TensorFlow), and the same model, loss,
+EMA and train step under Keras 3's JAX backend (slow; skipped when jax is not installed: `pip install -e
+'.[dev]'` installs it).
+
+The JAX runs happen in a subprocess (the backend is fixed when Keras is first imported) in which
+TensorFlow cannot be imported, as on a GPU machine that has jax but no TensorFlow: any import of it on the
+training and prediction path fails the run.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import repo_params
+from dgcnn_ie import backend
+from dgcnn_ie.config import config_from_dict
+from dgcnn_ie.data import load_schema, read_dataset
+from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
+
+SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+SRC = Path(__file__).resolve().parent.parent / "src"
+# dropout 0: the TensorFlow and JAX steps see the same weights and batches, so their losses must agree
+MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
+         "max_len": 64, "dropout": 0.0, "conv_dropout": 0.0, "min_char_count": 1, "subject_encoder": "bigru",
+         "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
+TRAIN = {"epochs": 2, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+         "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+         "ema": True, "ema_decay": 0.9, "augment": False, "augment_rate": 0.5}
+STEPS = 6
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="jax is not installed (pip install -e '.[dev]' installs it)")
+
+
+def test_bucket_lengths_cover_every_length_with_few_shapes():
+    lengths = {backend.bucket_length(n) for n in range(1, 513)}
+    assert len(lengths) <= 8 and all(backend.bucket_length(n) >= n for n in range(1, 2000))
+    assert backend.bucket_length(512) == 512 and backend.bucket_length(513) > 512
+
+
+def test_pad_sequences_pads_the_sequence_axis_only():
+    arrays = {"chars": np.ones((2, 5), np.int32), "object_start": np.ones((2, 5, 3), np.float32),
+              "subject_span": np.array([[0, 1], [2, 3]], np.int32)}
+    padded = backend.pad_sequences(arrays, 8)
+    assert padded["chars"].shape == (2, 8) and padded["object_start"].shape == (2, 8, 3)
+    assert padded["subject_span"].shape == (2, 2) and padded["chars"][:, 5:].sum() == 0
+    np.testing.assert_array_equal(padded["chars"][:, :5], arrays["chars"])
+
+
+def test_an_op_without_a_deterministic_kernel_switches_determinism_off_with_a_warning_not_a_crash():
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+    messages, calls = [], []
+
+    def op_without_deterministic_kernel(x):
+        calls.append(x)
+        if len(calls) == 1 and tf_config.is_op_determinism_enabled():
+            raise tf.errors.UnimplementedError(None, None, "A deterministic GPU implementation of X is not available")
+        return x + 1
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    try:
+        assert backend.enable_determinism("GPU x1 (test)", messages.append) is True
+        assert backend._tf_call(op_without_deterministic_kernel, 1) == 2 and len(calls) == 2
+        assert not tf_config.is_op_determinism_enabled()
+        assert len(messages) == 1 and messages[0].startswith("warning: op determinism switched off")
+        with pytest.raises(tf.errors.UnimplementedError):      # any other UnimplementedError is not swallowed
+            backend._tf_call(lambda: (_ for _ in ()).throw(tf.errors.UnimplementedError(None, None, "no kernel")))
+    finally:
+        backend._log = backend._default_log
+        if was_enabled:
+            tf.config.experimental.enable_op_determinism()
+
+
+def _setup():
+    cfg = config_from_dict(repo_params({"model": MODEL, "train": TRAIN}))
+    schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
+    samples, _ = read_dataset(SYNTHETIC / "train.json", schema)
+    samples = samples[:96]
+    encoder = Encoder(CharVocab.build([s.text for s in samples], 1), NoWordVectors(0), schema, MODEL["max_len"])
+    return cfg, schema, samples, encoder
+
+
+@pytest.mark.slow
+def test_compiled_inference_equals_the_functions_called_directly():
+    from dgcnn_ie.model import SUBJECT_INPUTS, build_models
+    cfg, schema, samples, encoder = _setup()
+    models = build_models(cfg.model, len(schema), 0, len(encoder.vocab))
+    inputs = encoder.encode_inputs([s.text for s in samples[:5]])
+    compiled = backend.Compiled(models.sentence, models.train.variables)
+    got = compiled([inputs[k] for k in SUBJECT_INPUTS])
+    want = models.sentence([inputs[k] for k in SUBJECT_INPUTS])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-5, atol=1e-6)
+
+
+# The JAX side: run with KERAS_BACKEND=jax and TensorFlow unimportable. It takes the weights and batches the
+# TensorFlow side saved, runs the same steps, then trains, saves, loads and decodes with the whole loop.
+_JAX_RUN = textwrap.dedent('''
+    import importlib.abc, json, sys
+    class NoTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ImportError(f"{name} is not installed here (test: a jax-only machine)")
+    sys.meta_path.insert(0, NoTensorFlow())
+    import numpy as np
+    sys.path.insert(0, sys.argv[2])
+    from test_backend import _jax_side
+    print(json.dumps(_jax_side(sys.argv[1])))
+''')
+
+
+def _batches(encoder, samples):
+    return list(encoder.batches(samples, TRAIN["batch_size"], shuffle=True, seed=3, epoch=1, augment=False,
+                                augment_rate=0.0))[:STEPS]
+
+
+def _run_steps(models, cfg, batches):
+    """STEPS steps of `train.fresh_state`'s step (Adam at lr 3e-3, EMA): the losses and the EMA averages."""
+    from dgcnn_ie.train import fresh_state, train_specs
+    spec = train_specs(_ENCODER) if backend.is_tensorflow() else None
+    _, ema, step = fresh_state(models, TRAIN["lr"], cfg.train, spec)
+    losses = [step(inputs, targets, TRAIN["lr"]) for inputs, targets in batches]
+    step.sync()
+    return losses, [np.asarray(a) for a in ema.averages()]
+
+
+_ENCODER = None
+
+
+def _jax_side(folder: str) -> dict:
+    """Runs under JAX (see _JAX_RUN): the same steps on the saved weights and batches, then a whole training."""
+    global _ENCODER
+    import keras
+    from dgcnn_ie.extractor import Extractor, load_extractor
+    from dgcnn_ie.model import build_models
+    from dgcnn_ie.train import train_model
+    assert keras.backend.backend() == "jax"
+    folder = Path(folder)
+    cfg, schema, samples, encoder = _setup()
+    _ENCODER = encoder
+    models = build_models(cfg.model, len(schema), 0, len(encoder.vocab))
+    saved = np.load(folder / "weights.npz")
+    models.train.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    data = np.load(folder / "batches.npz")
+    batches = [({k[len(f"{i}/in/"):]: data[k] for k in data.files if k.startswith(f"{i}/in/")},
+                {k[len(f"{i}/out/"):]: data[k] for k in data.files if k.startswith(f"{i}/out/")})
+               for i in range(STEPS)]
+    losses, averages = _run_steps(models, cfg, batches)
+    np.savez(folder / "jax_averages.npz", *averages)
+    result = train_model(samples[:64], samples[64:], schema=schema, cfg_model=cfg.model, cfg_train=cfg.train,
+                         encoder=encoder, seed=1, out_dir=folder / "out", checkpoint_dir=folder / "ckpt")
+    result.models.train.save(folder / "model.keras")
+    extractor = Extractor(result.models, encoder, schema, cfg.model)
+    extractor.save(folder / "extractor")
+    loaded = load_extractor(folder / "extractor")
+    texts = [s.text for s in samples[64:]]
+    return {"losses": losses, "history": [h["loss"] for h in result.history],
+            "same_predictions": [sorted(map(list, t)) for t in loaded.predict(texts)] ==
+                                [sorted(map(list, t)) for t in extractor.predict(texts)],
+            "tensorflow_loaded": "tensorflow" in sys.modules, "device": result.device}
+
+
+@pytest.mark.slow
+@needs_jax
+def test_jax_backend_trains_like_tensorflow_without_importing_it(tmp_path):
+    global _ENCODER
+    from dgcnn_ie.model import build_models
+    cfg, schema, samples, encoder = _setup()
+    _ENCODER = encoder
+    models = build_models(cfg.model, len(schema), 0, len(encoder.vocab))
+    np.savez(tmp_path / "weights.npz", **{f"w{i}": w for i, w in enumerate(models.train.get_weights())})
+    batches = _batches(encoder, samples)
+    np.savez(tmp_path / "batches.npz", **{f"{i}/{part}/{k}": v for i, (inputs, targets) in enumerate(batches)
+                                          for part, d in (("in", inputs), ("out", targets)) for k, v in d.items()})
+    tf_losses, tf_averages = _run_steps(models, cfg, batches)
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(SRC), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", _JAX_RUN, str(tmp_path), str(Path(__file__).parent)],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jax = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    # identical weights and batches: the same losses step by step, and the loss falls
+    np.testing.assert_allclose(jax["losses"], tf_losses, rtol=2e-3)
+    assert jax["losses"][-1] < jax["losses"][0]
+    jax_averages = np.load(tmp_path / "jax_averages.npz")
+    for i, want in enumerate(tf_averages):
+        np.testing.assert_allclose(jax_averages[f"arr_{i}"], want, rtol=1e-2, atol=1e-4)
+    # the whole loop (EMA, dev decoding, checkpoints, save and load) ran under JAX without TensorFlow
+    assert jax["history"][-1] < jax["history"][0] and all(np.isfinite(jax["history"]))
+    assert jax["same_predictions"] and not jax["tensorflow_loaded"] and jax["device"] == "CPU"
+    assert (tmp_path / "ckpt").is_dir() and (tmp_path / "model.keras").is_file()
+
+
+GPU_CHECK = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.sh"
+
+
+def test_gpu_check_on_a_machine_without_gpu_says_so_and_exits_0():
+    proc = subprocess.run([str(GPU_CHECK)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "GPUs: none" in proc.stdout and "no GPU on this machine: nothing to check (exit 0)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_every_check_on_cpu_when_allowed(tmp_path):
+    out = tmp_path / "check.json"
+    proc = subprocess.run([str(GPU_CHECK), "--allow-cpu", "--tiny", "--json", str(out)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["device"] == "CPU" and report["peak_gpu_mib"] is None and "ok: ran on the CPU" in proc.stdout
+    assert report["train_steps_per_second"] > 0 and report["infer_sentences_per_second"] > 0
+    assert 0.0 <= report["dev_f1"] <= 1.0 and np.isfinite(report["last_loss"])
