@@ -47,6 +47,11 @@ def _set_determinism(on: bool) -> None:
         tf_config.disable_op_determinism()
 
 
+def _determinism_on() -> bool:
+    from tensorflow.python.framework import config as tf_config
+    return bool(tf_config.is_op_determinism_enabled())
+
+
 def _build(config, schema, encoder, weights, policy: str | None = None):
     import keras
 
@@ -83,7 +88,8 @@ def _keras_loop(config, models):
     def step(inputs, targets):
         mask = (inputs["chars"] > 0).astype(np.float32)
         weights = {**{k: mask for k in SUBJECT_OUTPUTS}, **{k: mask[..., None] for k in OBJECT_OUTPUTS}}
-        result = model.train_on_batch(inputs, targets, sample_weight=weights)   # [total loss, per-output losses]
+        from dgcnn_ie.backend import _tf_call
+        result = _tf_call(lambda: model.train_on_batch(inputs, targets, sample_weight=weights))  # [total, per output]
         return float(result[0] if isinstance(result, (list, tuple)) else result)
 
     return step
@@ -105,7 +111,9 @@ def _jax_subprocess(config_path: str, sets: list[str], batches, weights, rounds:
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     np.savez(folder / "batches.npz", **{f"{i}/{part}/{k}": v for i, (inputs, targets) in enumerate(batches)
                                         for part, d in (("in", inputs), ("out", targets)) for k, v in d.items()})
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    # JAX on whatever the machine has (JAX_PLATFORMS as the caller set it); the parent TensorFlow process
+    # holds GPU memory already, so JAX must not reserve most of it up front
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     src = str(Path(__file__).resolve().parent.parent / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--jax-worker", str(folder), config_path,
@@ -186,6 +194,8 @@ def compare(args, config, schema, encoder, models, samples, infer_samples) -> di
         for name, step in steps.items():
             _set_determinism(name != "no_determinism")
             _time_passes(step, batches, train[name]["passes"])
+            # an op without a deterministic kernel (GPU) switches determinism off mid-pass: say so
+            train[name]["deterministic"] = train[name].get("deterministic", True) and _determinism_on()
     _set_determinism(True)
     if "jax" in variants:
         with tempfile.TemporaryDirectory(prefix="dgcnn-compare-") as tmp:
@@ -245,14 +255,16 @@ def format_comparison(c: dict) -> str:
             continue
         finite = "finite" if r.get("finite") and r.get("first_pass_finite", True) else "NON-FINITE"
         p = r["passes"][-1]
+        where = f"; on {', '.join(r['devices'])}" if "devices" in r else ""
+        nondet = "; determinism switched off by an op" if r.get("deterministic") is False and name != "no_determinism" else ""
         lines.append(f"  {name:<16}{r['steps_per_s']:>9.2f}{r['sentences_per_s']:>9.1f}"
                      f"{r.get('speed_vs_project', float('nan')):>11.2f}x{r['first_pass_seconds']:>14.1f}  "
-                     f"{finite} (last pass {p['first_loss']:.4f} -> {p['last_loss']:.4f})")
+                     f"{finite} (last pass {p['first_loss']:.4f} -> {p['last_loss']:.4f}){where}{nondet}")
     i = c["inference"]
     lines += ["", f"  inference       Extractor.predict on {i['sentences']} sentences",
               f"  {'variant':<16}{'sent/s':>9}{'vs project':>12}{'first pass s':>14}  triples"]
     for name, r in i["variants"].items():
-        lines.append(f"  {name:<16}{r['sentences_per_s']:>9.1f}{r['speed_vs_project']:>11.2f}x"
+        lines.append(f"  {name:<16}{r['sentences_per_s']:>9.1f}{r.get('speed_vs_project', float('nan')):>11.2f}x"
                      f"{r['first_pass_seconds']:>14.1f}  {r['triples']}")
     return "\n".join(lines)
 

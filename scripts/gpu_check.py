@@ -86,7 +86,12 @@ def main(argv=None) -> int:
     if chosen is None:
         print("gpu_check: neither TensorFlow nor JAX can be imported: no Keras backend to check")
         return 2
-    from dgcnn_ie import backend
+    try:
+        from dgcnn_ie import backend
+        backend.gpu_devices()            # imports the backend's framework
+    except ImportError as exc:           # Keras, the backend or a dependency missing or broken
+        print(f"gpu_check: cannot import Keras with backend {chosen}: {exc}")
+        return 2
     gpus = backend.gpu_devices()
     print(f"backend: {backend.name()}; GPUs: {', '.join(gpus) if gpus else 'none'}")
     if not gpus and not args.allow_cpu:

@@ -53,10 +53,11 @@ def test_pad_sequences_pads_the_sequence_axis_only():
     np.testing.assert_array_equal(padded["chars"][:, :5], arrays["chars"])
 
 
-def test_an_op_without_a_deterministic_kernel_switches_determinism_off_with_a_warning_not_a_crash():
+def test_an_op_without_a_deterministic_kernel_switches_determinism_off_with_a_warning_not_a_crash(monkeypatch):
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
     messages, calls = [], []
+    monkeypatch.setattr(backend, "_warn", messages.append)
 
     def op_without_deterministic_kernel(x):
         calls.append(x)
@@ -73,9 +74,16 @@ def test_an_op_without_a_deterministic_kernel_switches_determinism_off_with_a_wa
         with pytest.raises(tf.errors.UnimplementedError):      # any other UnimplementedError is not swallowed
             backend._tf_call(lambda: (_ for _ in ()).throw(tf.errors.UnimplementedError(None, None, "no kernel")))
     finally:
-        backend._log = backend._default_log
         if was_enabled:
             tf.config.experimental.enable_op_determinism()
+
+
+@pytest.mark.parametrize("flags, on", [("", False), ("--xla_gpu_deterministic_ops", True),
+                                       ("--a=1 --xla_gpu_deterministic_ops=True", True),
+                                       ("--xla_gpu_deterministic_ops=false", False)])
+def test_xla_determinism_flag_is_parsed(monkeypatch, flags, on):
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    assert backend._xla_flag_on("xla_gpu_deterministic_ops") is on
 
 
 def _setup():
@@ -123,24 +131,30 @@ def _batches(encoder, samples):
 
 
 def _run_steps(models, cfg, batches):
-    """STEPS steps of `train.fresh_state`'s step (Adam at lr 3e-3, EMA): the losses and the EMA averages."""
+    """STEPS steps of `train.fresh_state`'s step (Adam at lr 3e-3, EMA): the losses, the weights after them
+    (read from the Keras variables, so a missing `sync` shows) and the EMA averages."""
     from dgcnn_ie.train import fresh_state, train_specs
     spec = train_specs(_ENCODER) if backend.is_tensorflow() else None
     _, ema, step = fresh_state(models, TRAIN["lr"], cfg.train, spec)
     losses = [step(inputs, targets, TRAIN["lr"]) for inputs, targets in batches]
     step.sync()
-    return losses, [np.asarray(a) for a in ema.averages()]
+    return losses, models.train.get_weights(), [np.asarray(a) for a in ema.averages()]
 
 
 _ENCODER = None
 
 
+class _Killed(Exception):
+    pass
+
+
 def _jax_side(folder: str) -> dict:
-    """Runs under JAX (see _JAX_RUN): the same steps on the saved weights and batches, then a whole training."""
+    """Runs under JAX (see _JAX_RUN): the same steps on the saved weights and batches; compiled inference
+    against direct calls; a whole training, then the same training killed after epoch 1 and resumed."""
     global _ENCODER
     import keras
     from dgcnn_ie.extractor import Extractor, load_extractor
-    from dgcnn_ie.model import build_models
+    from dgcnn_ie.model import SUBJECT_INPUTS, build_models
     from dgcnn_ie.train import train_model
     assert keras.backend.backend() == "jax"
     folder = Path(folder)
@@ -153,19 +167,51 @@ def _jax_side(folder: str) -> dict:
     batches = [({k[len(f"{i}/in/"):]: data[k] for k in data.files if k.startswith(f"{i}/in/")},
                 {k[len(f"{i}/out/"):]: data[k] for k in data.files if k.startswith(f"{i}/out/")})
                for i in range(STEPS)]
-    losses, averages = _run_steps(models, cfg, batches)
+    losses, weights, averages = _run_steps(models, cfg, batches)
+    np.savez(folder / "jax_weights.npz", *weights)
     np.savez(folder / "jax_averages.npz", *averages)
-    result = train_model(samples[:64], samples[64:], schema=schema, cfg_model=cfg.model, cfg_train=cfg.train,
-                         encoder=encoder, seed=1, out_dir=folder / "out", checkpoint_dir=folder / "ckpt")
-    result.models.train.save(folder / "model.keras")
+
+    # compiled inference (padded to a bucket length and to a power-of-two number of rows) = direct calls
+    texts = [s.text[:53] for s in samples[:5]]               # 53 chars: padded to 64
+    inputs = encoder.encode_inputs(texts)
+    sentence = [inputs[k] for k in SUBJECT_INPUTS]
+    compiled = backend.Compiled(models.sentence, models.train.variables)(sentence)
+    direct = [np.asarray(t) for t in models.sentence(sentence)]
+    spans = np.array([[0, 1], [2, 3], [1, 1]], np.int32)
+    head_in = [t[[0, 2, 4]] for t in direct[2:]] + [spans, encoder.object_prior(None, [0, 2, 4], spans,
+                                                                               inputs["chars"].shape[1])]   # 3 rows: padded to 4
+    compiled_head = backend.Compiled(models.object_head, models.train.variables)(head_in)
+    direct_head = [np.asarray(t) for t in models.object_head(head_in)]
+    inference_gap = max(float(np.abs(c - d).max()) for c, d in zip(compiled + compiled_head, direct + direct_head))
+    shapes_equal = all(c.shape == d.shape for c, d in zip(compiled + compiled_head, direct + direct_head))
+
+    def train(checkpoint, on_epoch=None):
+        return train_model(samples[:64], samples[64:], schema=schema, cfg_model=cfg.model, cfg_train=cfg.train,
+                           encoder=encoder, seed=1, out_dir=folder / "out", checkpoint_dir=folder / checkpoint,
+                           on_epoch=on_epoch)
+
+    result = train("ckpt")
+
+    def kill_at_epoch_2(progress):
+        if progress["epochs_done"] == 2:
+            raise _Killed()
+
+    try:
+        train("ckpt_killed", kill_at_epoch_2)
+    except _Killed:
+        pass
+    resumed = train("ckpt_killed")
     extractor = Extractor(result.models, encoder, schema, cfg.model)
     extractor.save(folder / "extractor")
     loaded = load_extractor(folder / "extractor")
     texts = [s.text for s in samples[64:]]
     return {"losses": losses, "history": [h["loss"] for h in result.history],
+            "resumed_history": [[h["loss"], h["dev_f1"]] for h in resumed.history],
+            "history_f1": [[h["loss"], h["dev_f1"]] for h in result.history],
+            "inference_gap": inference_gap, "inference_shapes_equal": shapes_equal,
             "same_predictions": [sorted(map(list, t)) for t in loaded.predict(texts)] ==
                                 [sorted(map(list, t)) for t in extractor.predict(texts)],
-            "tensorflow_loaded": "tensorflow" in sys.modules, "device": result.device}
+            "device": result.device}
 
 
 @pytest.mark.slow
@@ -180,24 +226,32 @@ def test_jax_backend_trains_like_tensorflow_without_importing_it(tmp_path):
     batches = _batches(encoder, samples)
     np.savez(tmp_path / "batches.npz", **{f"{i}/{part}/{k}": v for i, (inputs, targets) in enumerate(batches)
                                           for part, d in (("in", inputs), ("out", targets)) for k, v in d.items()})
-    tf_losses, tf_averages = _run_steps(models, cfg, batches)
+    tf_losses, tf_weights, tf_averages = _run_steps(models, cfg, batches)
 
+    # TensorFlow unimportable in the subprocess (the _JAX_RUN hook): any import of it fails the run
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(SRC), "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", _JAX_RUN, str(tmp_path), str(Path(__file__).parent)],
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jax = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    # identical weights and batches: the same losses step by step, and the loss falls
+    # identical weights and batches: the same losses step by step, the loss falls, the same weights and
+    # EMA averages after the steps (as synced into the Keras variables)
     np.testing.assert_allclose(jax["losses"], tf_losses, rtol=2e-3)
     assert jax["losses"][-1] < jax["losses"][0]
-    jax_averages = np.load(tmp_path / "jax_averages.npz")
-    for i, want in enumerate(tf_averages):
-        np.testing.assert_allclose(jax_averages[f"arr_{i}"], want, rtol=1e-2, atol=1e-4)
-    # the whole loop (EMA, dev decoding, checkpoints, save and load) ran under JAX without TensorFlow
+    for name, want in (("jax_weights", tf_weights), ("jax_averages", tf_averages)):
+        got = np.load(tmp_path / f"{name}.npz")
+        assert len(got.files) == len(want)
+        for i, w in enumerate(want):
+            np.testing.assert_allclose(got[f"arr_{i}"], w, rtol=1e-2, atol=2e-4, err_msg=f"{name}[{i}]")
+    # compiled inference under JAX equals calling the functions directly
+    assert jax["inference_shapes_equal"] and jax["inference_gap"] < 1e-5
+    # the whole loop (EMA, dev decoding, checkpoints, save and load) ran under JAX without TensorFlow, and a
+    # run killed after epoch 1 resumed from its checkpoint to the uninterrupted run's history
     assert jax["history"][-1] < jax["history"][0] and all(np.isfinite(jax["history"]))
-    assert jax["same_predictions"] and not jax["tensorflow_loaded"] and jax["device"] == "CPU"
-    assert (tmp_path / "ckpt").is_dir() and (tmp_path / "model.keras").is_file()
+    np.testing.assert_allclose(jax["resumed_history"], jax["history_f1"], rtol=1e-5, atol=1e-6)
+    assert jax["same_predictions"] and jax["device"] == "CPU"
+    assert (tmp_path / "ckpt").is_dir() and (tmp_path / "extractor").is_dir()
 
 
 GPU_CHECK = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.sh"

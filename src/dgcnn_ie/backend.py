@@ -55,11 +55,8 @@ def enable_determinism(device: str, log: Callable[[str], None]) -> bool:
     ops are deterministic; on a GPU, XLA's ``--xla_gpu_deterministic_ops`` must be set in ``XLA_FLAGS``
     before jax starts, which is checked here. Returns whether determinism is on.
     """
-    global _log
-    _log = log
     if not is_tensorflow():
-        import os
-        if device == "CPU" or "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", ""):
+        if device == "CPU" or _xla_flag_on("xla_gpu_deterministic_ops"):
             return True
         log("warning: JAX on a GPU is not deterministic; set XLA_FLAGS=--xla_gpu_deterministic_ops=true "
             "before starting to make it so")
@@ -69,12 +66,19 @@ def enable_determinism(device: str, log: Callable[[str], None]) -> bool:
     return True
 
 
-def _default_log(message: str) -> None:
+def _xla_flag_on(flag: str) -> bool:
+    """Whether ``--<flag>`` (bare, or ``=true``/``=1``, any case) is in ``XLA_FLAGS``."""
+    import os
+    for item in os.environ.get("XLA_FLAGS", "").split():
+        name, _, value = item.lstrip("-").partition("=")
+        if name == flag:
+            return value.lower() in ("", "true", "1")
+    return False
+
+
+def _warn(message: str) -> None:
     from .utils import log
     log(message)
-
-
-_log: Callable[[str], None] = _default_log
 
 
 def _tf_call(fn, *args):
@@ -87,8 +91,8 @@ def _tf_call(fn, *args):
         if "determinis" not in str(exc).lower() or not tf_config.is_op_determinism_enabled():
             raise
         tf_config.disable_op_determinism()
-        _log(f"warning: op determinism switched off: an op has no deterministic kernel on this device "
-             f"({' '.join(str(exc).split())[:200]})")
+        _warn(f"warning: op determinism switched off: an op has no deterministic kernel on this device "
+              f"({' '.join(str(exc).split())[:200]})")
         return fn(*args)
 
 
@@ -201,7 +205,7 @@ def _jax_step(models, optimizer, ema, loss_fn):
 
     model = models.train
     lr_index = _learning_rate_index(optimizer)
-    if ema is not None and list(ema.variables) != list(model.trainable_variables):
+    if ema is not None and [id(v) for v in ema.variables] != [id(v) for v in model.trainable_variables]:
         raise RuntimeError("the EMA must average exactly the model's trainable variables")
     decay = None if ema is None else jnp.float32(ema.decay)
 
