@@ -466,7 +466,7 @@ def main(argv=None) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
 
     from dgcnn_ie.config import as_dict
-    from dgcnn_ie.data import atomic_write, load_schema, read_dataset
+    from dgcnn_ie.data import load_schema, read_dataset
     from dgcnn_ie.decode import Thresholds
     from dgcnn_ie.extractor import Extractor, load_extractor
     from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors, WordVectors
@@ -533,12 +533,7 @@ def main(argv=None) -> dict:
             print(f"device {device}; TF {tf.__version__}, Keras {keras.__version__}; {os.cpu_count()} CPUs; data "
                   f"{data_path} ({len(samples)} sentences, mean {lengths.mean():.1f} chars); model width "
                   f"{cfg_model.width}, {models.train.count_params():,} parameters")
-            print(format_comparison(comparison))
-            if args.json:
-                with atomic_write(args.json) as f:
-                    json.dump(results, f, ensure_ascii=False, indent=1, default=float)
-                    f.write("\n")
-            return results
+            return _emit(results, format_comparison(comparison), args.json)
         train = benchmark_training(args, config, samples, encoder, models, gpu,
                                    SegmentationCounter(train_segmenter))
 
@@ -590,9 +585,16 @@ def main(argv=None) -> dict:
         "train": train, "inference": {**infer, "model": infer_model}, "system": system,
         "peak_rss_mib": peak_rss_mib(), "seconds": time.perf_counter() - started,
     }
-    print(format_report(results))
-    if args.json:
-        with atomic_write(args.json) as f:
+    return _emit(results, format_report(results), args.json)
+
+
+def _emit(results: dict, text: str, json_path: str | None) -> dict:
+    """Print the report; write the figures to ``json_path`` too (atomically) when given."""
+    from dgcnn_ie.data import atomic_write
+
+    print(text)
+    if json_path:
+        with atomic_write(json_path) as f:
             json.dump(results, f, ensure_ascii=False, indent=1, default=float)
             f.write("\n")
     return results

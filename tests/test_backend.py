@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import test_train
 from conftest import repo_params
 from dgcnn_ie import backend
 from dgcnn_ie.config import config_from_dict
@@ -25,13 +26,10 @@ from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
 
 SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 SRC = Path(__file__).resolve().parent.parent / "src"
-# dropout 0: the TensorFlow and JAX steps see the same weights and batches, so their losses must agree
-MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
-         "max_len": 64, "dropout": 0.0, "conv_dropout": 0.0, "min_char_count": 1, "subject_encoder": "bigru",
-         "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
-TRAIN = {"epochs": 2, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
-         "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
-         "ema": True, "ema_decay": 0.9, "augment": False, "augment_rate": 0.5}
+# test_train's tiny model and schedule (its plateau reload after epoch 2 runs under JAX too), with dropout 0:
+# the TensorFlow and JAX steps see the same weights and batches, so their losses must agree
+MODEL = {**test_train.MODEL, "dropout": 0.0, "conv_dropout": 0.0}
+TRAIN = {**test_train.TRAIN, "epochs": 2, "augment": False}
 STEPS = 6
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
