@@ -96,6 +96,30 @@ def _tf_call(fn, *args):
         return fn(*args)
 
 
+def make_optimizer(lr: float, precision: str):
+    """Adam at ``lr``; under ``mixed_float16`` wrapped in Keras's dynamic loss scaling (float16 gradients
+    underflow without it)."""
+    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if precision == "mixed_float16" else optimizer
+
+
+class DtypePolicy:
+    """``with DtypePolicy("mixed_bfloat16"): build_models(...)``: layers built inside compute in that dtype
+    (weights stay float32); the global policy is restored on exit."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        self._previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.name)
+        return self
+
+    def __exit__(self, *exc):
+        keras.mixed_precision.set_global_policy(self._previous)
+        return False
+
+
 def bucket_length(n: int) -> int:
     """The padded sequence length of a JAX batch whose longest text has ``n`` characters."""
     for b in _BUCKETS:
@@ -171,11 +195,12 @@ def _tensorflow_step(models, optimizer, ema, loss_fn, specs, jit_compile: bool):
         with tf.GradientTape() as tape:
             outputs = models.train(inputs, training=True)
             loss = loss_fn(targets, outputs, inputs)
+            scaled = optimizer.scale_loss(loss)     # mixed_float16: times the dynamic loss scale; else the loss
         # Dense gradients: Keras 3's TF optimizers apply an embedding's IndexedSlices gradient slice by slice,
         # so Adam's second moment of a row used n times in the batch sums the n squared slices instead of
         # squaring their sum (steps up to sqrt(n) times larger); kg-2019's Keras 2 Adam, and JAX, are dense
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
-                 for g in tape.gradient(loss, variables)]
+                 for g in tape.gradient(scaled, variables)]
         optimizer.apply_gradients(zip(grads, variables))
         if ema is not None:
             ema.update()
@@ -209,15 +234,18 @@ def _jax_step(models, optimizer, ema, loss_fn):
         raise RuntimeError("the EMA must average exactly the model's trainable variables")
     decay = None if ema is None else jnp.float32(ema.decay)
 
-    def compute_loss(trainable, non_trainable, inputs, targets):
+    def compute_loss(trainable, non_trainable, opt, inputs, targets):
         outputs, non_trainable = model.stateless_call(trainable, non_trainable, inputs, training=True)
-        return loss_fn(targets, outputs, inputs), non_trainable
+        loss = loss_fn(targets, outputs, inputs)
+        with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, opt))):
+            scaled = optimizer.scale_loss(loss)     # mixed_float16: times the dynamic loss scale; else the loss
+        return scaled, (loss, non_trainable)
 
     grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
 
     def step(state, inputs, targets, lr):
         trainable, non_trainable, opt, ema_state = state
-        (loss, non_trainable), grads = grad_fn(trainable, non_trainable, inputs, targets)
+        (_, (loss, non_trainable)), grads = grad_fn(trainable, non_trainable, opt, inputs, targets)
         opt = list(opt)
         opt[lr_index] = jnp.asarray(lr, dtype=opt[lr_index].dtype)
         trainable, opt = optimizer.stateless_apply(opt, grads, trainable)

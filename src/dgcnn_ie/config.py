@@ -31,6 +31,7 @@ from .data import FORMATS, NORMALIZE, ON_ERROR, DataError
 SEGMENT_BACKENDS = ("jieba", "hanlp")
 ARCHS = ("dgcnn", "bilstm", "kg2019_baseline")
 SUBJECT_ENCODERS = ("bigru", "concat")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")   # Keras dtype policies for training
 ENSEMBLE_MODES = ("single", "average", "union")
 TUNE_SOURCES = ("cv_raw", "cv")
 TOO_MANY_REMOVED = ("raw_labels", "refuse")
@@ -140,6 +141,7 @@ class TrainConfig:
     ema_decay: float = _spec(ge=0.0, lt=1.0)
     augment: bool
     augment_rate: float = _spec(ge=0.0, le=1.0)
+    precision: str = _spec(choices=PRECISIONS)
     selection_thresholds: ThresholdsConfig
 
 

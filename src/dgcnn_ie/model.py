@@ -78,7 +78,7 @@ class ApplyMask(layers.Layer):
         self.supports_masking = True
 
     def call(self, x, padding):
-        return x * padding
+        return x * ops.cast(padding, x.dtype)      # a no-op in float32; mixed precision: one dtype
 
     def compute_mask(self, inputs, previous_mask):
         return None
@@ -137,10 +137,12 @@ class GatedDilatedConv1D(layers.Layer):
         self.kernel_size = kernel_size
         self.dilation_rate = dilation_rate
         self.dropout = dropout
+        # sublayers take this layer's dtype policy: a loaded mixed-precision model builds them under float32
         self.conv = layers.Conv1D(
-            2 * width, kernel_size, padding="same", dilation_rate=dilation_rate, name="conv"
+            2 * width, kernel_size, padding="same", dilation_rate=dilation_rate, name="conv",
+            dtype=self.dtype_policy,
         )
-        self.gate_dropout = layers.Dropout(dropout)
+        self.gate_dropout = layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, x_shape, padding_shape):
         self.conv.build(x_shape)
@@ -148,7 +150,7 @@ class GatedDilatedConv1D(layers.Layer):
     def call(self, x, padding, training=None):
         gate, value = ops.split(self.conv(x), 2, axis=-1)
         gate = ops.sigmoid(self.gate_dropout(gate, training=training))
-        return (gate * x + (1.0 - gate) * value) * padding
+        return (gate * x + (1.0 - gate) * value) * ops.cast(padding, x.dtype)
 
     def compute_output_shape(self, x_shape, padding_shape):
         return x_shape
@@ -171,7 +173,7 @@ class MaskedSelfAttention(layers.Layer):
         super().__init__(**kwargs)
         self.heads = heads
         self.head_size = head_size
-        self.attention = layers.MultiHeadAttention(heads, head_size, name="mha")
+        self.attention = layers.MultiHeadAttention(heads, head_size, name="mha", dtype=self.dtype_policy)
 
     def build(self, x_shape, padding_shape):
         self.attention.build(x_shape, x_shape)
@@ -241,7 +243,7 @@ class Product(layers.Layer):
     """Element-wise product of broadcastable tensors (probability times gates)."""
 
     def call(self, inputs):
-        return reduce(lambda a, b: a * b, inputs)
+        return reduce(lambda a, b: a * ops.cast(b, a.dtype), inputs)
 
 
 @_register

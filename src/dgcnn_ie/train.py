@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import keras
 import numpy as np
 
 from . import backend, checkpoint, layout
@@ -140,7 +139,7 @@ def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs, su
 def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs, subject_weight: float = 1.0,
                 *, jit_compile: bool = False):
     """A new Adam optimiser, EMA (``train.ema``, ``train.ema_decay``) and compiled :func:`make_step`."""
-    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    optimizer = backend.make_optimizer(lr, cfg_train.precision)
     optimizer.build(models.train.trainable_variables)
     ema = (BiasCorrectedEMA(models.train.trainable_variables, cfg_train.ema_decay)
            if cfg_train.ema else None)
@@ -176,8 +175,11 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
     def samples_id(samples):
         return checkpoint.digest([(s.text, sorted(s.triples)) for s in samples])
 
+    train = as_dict(cfg_train)
+    if train.get("precision") == "float32":         # as every training before the key existed: their
+        del train["precision"]                        # checkpoints still resume
     return checkpoint.digest(
-        {"model_config": model, "train_config": as_dict(cfg_train), "seed": seed,
+        {"model_config": model, "train_config": train, "seed": seed,
          "thresholds": [thresholds.start, thresholds.end], "decode_batch_size": decode_batch_size,
          "format": schema.format, "predicates": list(schema.predicates), "chars": encoder.vocab.chars,
          "min_char_count": encoder.vocab.min_count, "max_len": encoder.max_len, "words": word_id,
@@ -241,7 +243,8 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     device = device_name()
     backend.enable_determinism(device, log)
     set_seed(seed)
-    models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+    with backend.DtypePolicy(cfg_train.precision):   # train.precision: the layers' compute dtype
+        models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
     extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
     specs = train_specs(encoder)
     base_lr, batch_size, epochs = cfg_train.lr, cfg_train.batch_size, cfg_train.epochs
