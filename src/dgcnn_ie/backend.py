@@ -146,7 +146,6 @@ class TrainStep:
 
     def __init__(self, models, optimizer, ema, loss_fn, specs, *, jit_compile: bool = False):
         self.models, self.optimizer, self.ema = models, optimizer, ema
-        self._loss_fn = loss_fn
         if is_tensorflow():
             self._call = _tensorflow_step(models, optimizer, ema, loss_fn, specs, jit_compile)
             self._state = None
@@ -167,16 +166,8 @@ class TrainStep:
         """Write the JAX state into the Keras variables (no-op under TensorFlow)."""
         if self._state is None:
             return
-        trainable, non_trainable, opt, ema_state = self._state
-        model = self.models.train
-        for v, value in zip(model.trainable_variables, trainable):
-            v.assign(value)
-        for v, value in zip(model.non_trainable_variables, non_trainable):
-            v.assign(value)
-        for v, value in zip(self.optimizer.variables, opt):
-            v.assign(value)
-        if self.ema is not None:
-            for v, value in zip(self.ema.state_variables, ema_state):
+        for variables, values in zip(_state_variables(self.models, self.optimizer, self.ema), self._state):
+            for v, value in zip(variables, values):
                 v.assign(value)
 
     def reload(self) -> None:
@@ -209,11 +200,15 @@ def _tensorflow_step(models, optimizer, ema, loss_fn, specs, jit_compile: bool):
     return step
 
 
-def _jax_state(models, optimizer, ema):
+def _state_variables(models, optimizer, ema) -> tuple[list, list, list, list]:
+    """The variables a JAX step carries as arrays: trainable, non-trainable, optimiser, EMA (shadow + step)."""
     model = models.train
-    return ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
-            [v.value for v in optimizer.variables],
-            [v.value for v in ema.state_variables] if ema is not None else [])
+    return (model.trainable_variables, model.non_trainable_variables, optimizer.variables,
+            ema.state_variables if ema is not None else [])
+
+
+def _jax_state(models, optimizer, ema):
+    return tuple([v.value for v in group] for group in _state_variables(models, optimizer, ema))
 
 
 def _learning_rate_index(optimizer) -> int:
