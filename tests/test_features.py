@@ -187,6 +187,22 @@ def test_batches_cover_each_sample_once_and_bucket_by_length(vocab, corpus):
     assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))     # one chunk: sorted, no overlap
 
 
+def test_batches_bucket_by_the_augmented_length(vocab, corpus):
+    """A substituted entity changes a text's length: batches are sorted by the text each sample became."""
+    names = ["李白", "欧阳修远之孙", "杜甫", "司马相如之后"]     # entities of other lengths than PEOPLE's
+    corpus = corpus + [_sample(100 + i, f"{p}，毕业于{s}", [(p, "毕业院校", s)])
+                       for i, (p, s) in enumerate(zip(names * 5, SCHOOLS * 7))]
+    enc = Encoder(CharVocab.build([s.text for s in corpus], min_count=1), NoWordVectors(2), SCHEMA, max_len=512)
+    batches = _collect(enc, corpus, augment=True, augment_rate=1.0)
+    assert enc.stats["augmented"] > 0
+    lengths = sorted(int(n) for inputs, _ in batches for n in (inputs["chars"] != PAD).sum(1))
+    assert lengths != sorted(len(s.text) for s in corpus)            # augmentation changed some lengths
+    assert len(lengths) == len(corpus)
+    ranges = sorted(((inputs["chars"] != PAD).sum(1).min(), (inputs["chars"] != PAD).sum(1).max())
+                    for inputs, _ in batches)
+    assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))     # one chunk: sorted, no overlap
+
+
 def test_batches_deterministic_by_seed_and_epoch(vocab, corpus):
     enc = Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=512)
 

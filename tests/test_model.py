@@ -342,3 +342,50 @@ def test_bad_config_values_are_rejected():
         config_from_dict(repo_params({"model": {**MODEL, "arch": "transformer"}}))
     with pytest.raises(ConfigError, match=r"model\.subject_encoder: must be one of bigru, concat, got 'lstm'"):
         config_from_dict(repo_params({"model": {**MODEL, "subject_encoder": "lstm"}}))
+
+
+def test_masked_max_pool_gradient_goes_to_the_argmax_only():
+    """The max of the real positions, its gradient on that one position (the first of ties), none on padding.
+
+    The gather makes the gradient independent of comparing the max with the input again, which under XLA
+    (input recomputed, rounded differently) selected no position and gave 0/0 = NaN (docs/benchmark.md)."""
+    from dgcnn_ie.model import MaskedMaxPool
+    x = tf.constant([[[1.0, 5.0], [3.0, 5.0], [9.0, 0.0]],      # row 0: position 2 is padding; channel 1 tied
+                     [[2.0, -1.0], [-4.0, -3.0], [0.5, -2.0]],   # row 1: all real, negative values
+                     [[7.0, 7.0], [8.0, 8.0], [9.0, 9.0]]])      # row 2: all padding
+    padding = tf.constant([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])[..., None]
+    pool = MaskedMaxPool()
+
+    def value_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = pool(x, padding)
+        return y, tape.gradient(y, x)
+
+    for fn in (value_and_grad, tf.function(value_and_grad, jit_compile=True)):
+        y, g = fn(x)
+        np.testing.assert_array_equal(y, [[3.0, 5.0], [2.0, -1.0], [0.0, 0.0]])
+        np.testing.assert_array_equal(g, [[[0, 1], [1, 0], [0, 0]],     # the tie: all to the first position
+                                          [[1, 1], [0, 0], [0, 0]],
+                                          [[0, 0], [0, 0], [0, 0]]])
+
+
+def test_xla_gradients_equal_the_plain_ones():
+    """The full model's gradients under XLA (``jit_compile``) are finite and match the uncompiled ones."""
+    models = build_models(CFG, C, DW, VOCAB)
+    inputs = _batch([12, 7, 3, 10], seed=5)
+    rng = np.random.default_rng(6)
+    real = inputs["chars"] > 0
+    targets = {k: (rng.random(real.shape + ((C,) if k.startswith("object") else ())) < 0.2).astype("float32")
+               * (real[..., None] if k.startswith("object") else real)
+               for k in ("subject_start", "subject_end", "object_start", "object_end")}
+
+    def grads(inputs, targets):
+        with tf.GradientTape() as tape:
+            loss = masked_loss(targets, models.train(inputs, training=False), inputs["chars"] > 0)
+        return [tf.convert_to_tensor(g) for g in tape.gradient(loss, models.train.trainable_variables)]
+
+    plain = grads(inputs, targets)
+    for v, a, b in zip(models.train.trainable_variables, tf.function(grads, jit_compile=True)(inputs, targets), plain):
+        assert np.isfinite(a).all(), v.path
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5, err_msg=v.path)

@@ -182,10 +182,13 @@ class Encoder:
                 kb_candidates: Sequence[list] | None = None) -> Iterator[tuple[dict, dict]]:
         """Training batches ``(inputs, targets)``, deterministic given ``seed`` and ``epoch``.
 
-        With ``shuffle``, samples are shuffled, sorted by length within chunks of
-        ``BUCKET_BATCHES`` batches, cut into batches, and the batch order shuffled;
-        without it, batches follow the sample order. Each batch is padded to its
-        longest (clipped) text. ``kb_candidates[i]`` are the prior candidates of
+        With ``shuffle``, samples are shuffled and taken in chunks of ``BUCKET_BATCHES``
+        batches; a chunk's examples are made (augmented), sorted by the length of the text
+        each became, cut into batches, and the chunk's batches come in shuffled order.
+        Sorting after augmentation matters: a substituted entity changes the text's length,
+        and sorting by the original lengths left a quarter of every DuIE batch padding
+        (docs/benchmark.md). Without ``shuffle``, batches follow the sample order. Each batch
+        is padded to its longest (clipped) text. ``kb_candidates[i]`` are the prior candidates of
         ``samples[i]`` (self-excluded); an augmented text gets fresh candidates
         from ``self.prior``.
         """
@@ -202,19 +205,30 @@ class Encoder:
             raise ValueError("augmentation with kb_candidates needs Encoder(prior=kb) to recompute candidates "
                              "of augmented texts")
         rng = np.random.default_rng([seed, epoch])
-        lengths = np.array([min(len(s.text), self.max_len) for s in samples])
-        order = _batch_order(lengths, batch_size, shuffle, rng)
         pool = _substitution_pool(samples) if augment else None
 
+        def examples(idx):
+            return [self._example(samples[i], None if kb_candidates is None else kb_candidates[i],
+                                  rng, pool, augment_rate) for i in idx]
+
         def generate():
-            for idx in order:
-                yield self._training_batch(samples, idx, rng, pool, augment_rate, kb_candidates)
+            if not shuffle:
+                for start in range(0, len(samples), batch_size):
+                    yield self._training_batch(examples(range(start, min(start + batch_size, len(samples)))))
+                return
+            order = rng.permutation(len(samples))
+            chunk = batch_size * BUCKET_BATCHES
+            for c in range(0, len(samples), chunk):
+                made = examples(order[c:c + chunk])
+                by_length = np.argsort([len(e[0]) for e in made], kind="stable")
+                cut = [by_length[i:i + batch_size] for i in range(0, len(made), batch_size)]
+                for k in rng.permutation(len(cut)):
+                    yield self._training_batch([made[j] for j in cut[k]])
 
         return generate()
 
-    def _training_batch(self, samples, idx, rng, pool, augment_rate, kb_candidates) -> tuple[dict, dict]:
-        examples = [self._example(samples[i], None if kb_candidates is None else kb_candidates[i],
-                                  rng, pool, augment_rate) for i in idx]
+    def _training_batch(self, examples) -> tuple[dict, dict]:
+        """Arrays of one batch of ``_example`` tuples, padded to the longest text."""
         b, length, c = len(examples), max(len(e[0]) for e in examples), self.num_predicates
         inputs = {"chars": np.zeros((b, length), np.int32),
                   "words": np.zeros((b, length, self.word_vectors.dim), np.float32),
@@ -274,21 +288,6 @@ class Encoder:
         if cands is not None:
             cands = _inside(cands, len(clipped))
         return clipped, dict(items), span, cands, augmented
-
-
-def _batch_order(lengths: np.ndarray, batch_size: int, shuffle: bool, rng) -> list[np.ndarray]:
-    """Index arrays of the batches: bucketed by length and shuffled, or in sample order."""
-    n = len(lengths)
-    if not shuffle:
-        return [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    perm = rng.permutation(n)
-    batches = []
-    chunk = batch_size * BUCKET_BATCHES
-    for c in range(0, n, chunk):
-        part = perm[c:c + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[k] for k in rng.permutation(len(batches))]
 
 
 def _substitution_pool(samples: Iterable[Sample]) -> dict[str, list[tuple[str, str]]]:

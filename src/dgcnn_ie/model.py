@@ -191,12 +191,19 @@ class MaskedSelfAttention(layers.Layer):
 
 @_register
 class MaskedMaxPool(layers.Layer):
-    """Max over real positions [B,L,D] -> [B,D]; all-padding rows give zeros."""
+    """Max over real positions [B,L,D] -> [B,D]; all-padding rows give zeros.
+
+    The max is read by gathering at the argmax, so its gradient goes to that one position (the first of
+    tied maxima). ``ops.max`` would give the same values, but TensorFlow's gradient of a max finds the
+    winners by comparing the max with the input again; under XLA (``jit_compile``) the input is recomputed
+    inside the gradient's fusion, can round differently, and then no position matches: 0/0, a NaN that
+    reaches every encoder weight (docs/benchmark.md, "The XLA NaN")."""
 
     def call(self, x, padding):
         real = ops.greater(padding, 0)
-        pooled = ops.max(ops.where(real, x, float("-inf")), axis=1)
-        return ops.where(ops.any(real, axis=1), pooled, 0.0)
+        index = ops.argmax(ops.where(real, x, float("-inf")), axis=1)
+        pooled = ops.squeeze(ops.take_along_axis(x, ops.expand_dims(index, 1), axis=1), 1)
+        return ops.where(ops.any(real, axis=1), pooled, ops.zeros_like(pooled))
 
 
 @_register
