@@ -55,7 +55,25 @@ def is_fresh(src: Path, rel: str, locked: dict[str, str]) -> bool:
     numbers."""
     if rel in ("params.yaml", "dvc.lock"):
         return True
-    return rel in locked and hashlib.md5((src / rel).read_bytes()).hexdigest() == locked[rel]
+    if rel in locked:
+        return hashlib.md5((src / rel).read_bytes()).hexdigest() == locked[rel]
+    # a file inside a directory output (a fold's history in reports/cv/<family>/fold<k>/): the whole
+    # directory must still hash to what dvc.lock recorded
+    folder = next((d for d in locked if rel.startswith(d.rstrip("/") + "/")), None)
+    return folder is not None and directory_md5(src / folder) == locked[folder]
+
+
+def directory_md5(folder: Path) -> str:
+    """DVC's hash of a directory output (``<md5>.dir``), as dvc.lock records it."""
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+    tree = Tree()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        tree.add(path.relative_to(folder).parts, Meta(size=path.stat().st_size),
+                 HashInfo("md5", hashlib.md5(path.read_bytes()).hexdigest()))
+    tree.digest()
+    return tree.hash_info.value
 
 
 def copy_run(src: Path, dst: Path) -> list[str]:

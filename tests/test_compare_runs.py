@@ -120,6 +120,30 @@ def test_stale_metric_files_are_left_out(tmp_path):
     assert compare_runs.single_row("cv", tmp_path / "out") is None
 
 
+def test_files_inside_a_directory_output_count_while_the_directory_is_unchanged(tmp_path):
+    """A fold's history lives in a directory output (reports/cv/<family>/fold<k>/): dvc.lock holds the
+    directory's hash (<md5>.dir), checked against DVC's own hash of a directory DVC wrote."""
+    import subprocess
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "params.yaml").write_text("seed: 1\n", encoding="utf-8")
+    folder = run / "reports/cv/plain/fold0"
+    folder.mkdir(parents=True)
+    (folder / "history.json").write_text(json.dumps(_history([0.1, 0.2])), encoding="utf-8")
+    (folder / "summary.json").write_text("{}", encoding="utf-8")
+    (run / "dvc.yaml").write_text("stages:\n  s:\n    cmd: 'true'\n    outs:\n"
+                                  "      - reports/cv/plain/fold0:\n          cache: false\n", encoding="utf-8")
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
+                [sys.executable, "-m", "dvc", "commit", "-f", "-q"]):
+        subprocess.run(cmd, cwd=run, check=True, capture_output=True)
+    locked = compare_runs.locked_outputs(run)
+    assert locked["reports/cv/plain/fold0"].endswith(".dir")
+    assert compare_runs.is_fresh(run, "reports/cv/plain/fold0/history.json", locked)
+    (folder / "summary.json").write_text('{"changed": 1}', encoding="utf-8")   # the directory changed
+    assert not compare_runs.is_fresh(run, "reports/cv/plain/fold0/history.json", locked)
+    assert not compare_runs.is_fresh(run, "reports/cv/plain/fold1/history.json", locked)
+
+
 def test_not_a_workspace_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a pipeline workspace"):
         compare_runs.copy_run(tmp_path, tmp_path / "out")
