@@ -203,6 +203,23 @@ def test_batches_bucket_by_the_augmented_length(vocab, corpus):
     assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))     # one chunk: sorted, no overlap
 
 
+def test_batches_over_several_chunks(vocab, corpus, monkeypatch):
+    """Chunks of BUCKET_BATCHES batches: each sample once, each chunk's batches together and sorted by
+    length, only the very last batch short."""
+    import dgcnn_ie.features as features
+    monkeypatch.setattr(features, "BUCKET_BATCHES", 2)
+    enc = Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=512)
+    batches = list(enc.batches(corpus, 7, shuffle=True, seed=1, epoch=0, augment=False, augment_rate=0.5))
+    sizes = [len(inputs["chars"]) for inputs, _ in batches]
+    assert sizes == [7] * (len(corpus) // 7) + [len(corpus) % 7] and enc.stats["samples"] == len(corpus)
+    rows = sorted(tuple(r[r != PAD]) for inputs, _ in batches for r in inputs["chars"])
+    assert rows == sorted(tuple(vocab.encode(s.text)) for s in corpus)
+    for c in range(0, len(batches), 2):                  # a chunk's two batches: sorted, no overlap
+        chunk = [(inputs["chars"] != PAD).sum(1) for inputs, _ in batches[c:c + 2]]
+        ranges = sorted((n.min(), n.max()) for n in chunk)
+        assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
+
+
 def test_batches_deterministic_by_seed_and_epoch(vocab, corpus):
     enc = Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=512)
 

@@ -152,3 +152,10 @@ def test_checkpoint_fingerprint_covers_params_and_inputs():
                fp(model=dataclasses.replace(CFG_MODEL, width=32)), fp(cfg_train=dataclasses.replace(CFG_TRAIN, lr=0.01)),
                fp(seed=1), fp(thresholds=Thresholds(0.6, 0.4)), fp(cands=[[], [((0, 1), 0, (2, 3))]]), fp(min_count=2)]
     assert base not in changed and len(set(changed)) == len(changed)
+    import dgcnn_ie.train as train_module
+    original = train_module.BATCH_ORDER
+    try:                                          # a checkpoint made with another batch order is not resumed
+        train_module.BATCH_ORDER = "original-length/0"
+        assert fp() != base
+    finally:
+        train_module.BATCH_ORDER = original

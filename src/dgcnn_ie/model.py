@@ -193,8 +193,8 @@ class MaskedSelfAttention(layers.Layer):
 class MaskedMaxPool(layers.Layer):
     """Max over real positions [B,L,D] -> [B,D]; all-padding rows give zeros.
 
-    The max is read by gathering at the argmax, so its gradient goes to that one position (the first of
-    tied maxima). ``ops.max`` would give the same values, but TensorFlow's gradient of a max finds the
+    The max is read by gathering at the argmax, so its gradient goes to that one position (one of tied
+    maxima: the first on CPU). ``ops.max`` would give the same values, but TensorFlow's gradient of a max finds the
     winners by comparing the max with the input again; under XLA (``jit_compile``) the input is recomputed
     inside the gradient's fusion, can round differently, and then no position matches: 0/0, a NaN that
     reaches every encoder weight (docs/benchmark.md, "The XLA NaN")."""

@@ -33,7 +33,7 @@ from .data import Sample, Schema, atomic_write
 from .decode import Thresholds
 from .ema import BiasCorrectedEMA
 from .extractor import Extractor, input_specs, progress
-from .features import Encoder, WordVectors
+from .features import BATCH_ORDER, Encoder, WordVectors
 from .metrics import score
 from .model import Models, build_models, has_softmax_objects, masked_loss
 from .utils import deferred_stop, raise_if_stopped, set_seed
@@ -184,7 +184,7 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
          "format": schema.format, "predicates": list(schema.predicates), "chars": encoder.vocab.chars,
          "min_char_count": encoder.vocab.min_count, "max_len": encoder.max_len, "words": word_id,
          "train_samples": samples_id(train_samples), "dev_samples": samples_id(dev_samples),
-         "candidates": checkpoint.digest(kb_candidates, dev_candidates)})
+         "candidates": checkpoint.digest(kb_candidates, dev_candidates), "batch_order": BATCH_ORDER})
 
 
 def _assign(variables, values, what: str, where) -> None:
