@@ -52,17 +52,11 @@ def _determinism_on() -> bool:
     return bool(tf_config.is_op_determinism_enabled())
 
 
-def _build(config, schema, encoder, weights, policy: str | None = None):
-    import keras
-
+def _build(config, schema, encoder, weights, policy: str = "float32"):
+    from dgcnn_ie.backend import DtypePolicy
     from dgcnn_ie.model import build_models
-    if policy:
-        keras.mixed_precision.set_global_policy(policy)
-    try:
+    with DtypePolicy(policy):
         models = build_models(config.model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
-    finally:
-        if policy:
-            keras.mixed_precision.set_global_policy("float32")
     models.train.set_weights(weights)
     return models
 
@@ -179,7 +173,7 @@ def compare(args, config, schema, encoder, models, samples, infer_samples) -> di
     for name in variants:
         if name == "jax":
             continue
-        m = _build(config, schema, encoder, weights, "mixed_bfloat16" if name == "bf16" else None)
+        m = _build(config, schema, encoder, weights, "mixed_bfloat16" if name == "bf16" else "float32")
         built[name] = m
         steps[name] = (_keras_loop(config, m) if name == "keras_loop"
                        else _project_step(config, m, encoder, jit_compile=name == "xla"))
@@ -220,7 +214,7 @@ def compare(args, config, schema, encoder, models, samples, infer_samples) -> di
     thresholds = Thresholds.from_config(config.decode)
     trained = (built["project"].train.get_weights() if "project" in built else weights)
     for name in [v for v in INFER_VARIANTS if v not in args.compare_skip]:
-        m = _build(config, schema, encoder, trained, "mixed_bfloat16" if name == "bf16" else None)
+        m = _build(config, schema, encoder, trained, "mixed_bfloat16" if name == "bf16" else "float32")
         extractor = Extractor(m, encoder, schema, config.model, thresholds, batch_size=config.decode.batch_size,
                               jit_compile=name == "xla")
         _set_determinism(name != "no_determinism")

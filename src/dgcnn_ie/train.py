@@ -162,9 +162,6 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
                  encoder: Encoder, seed: int, thresholds: Thresholds, decode_batch_size: int, kb_candidates,
                  dev_candidates) -> str:
     """Everything a training's result depends on, hashed: a checkpoint of another fingerprint is not resumed."""
-    model = as_dict(cfg_model)
-    if model.get("subject_loss_weight") == 1.0:     # the weight every training had before the key existed:
-        del model["subject_loss_weight"]             # checkpoints made then still resume
     words = encoder.word_vectors
     if isinstance(words, WordVectors):
         path = Path(words.path)
@@ -175,11 +172,8 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
     def samples_id(samples):
         return checkpoint.digest([(s.text, sorted(s.triples)) for s in samples])
 
-    train = as_dict(cfg_train)
-    if train.get("precision") == "float32":         # as every training before the key existed: their
-        del train["precision"]                        # checkpoints still resume
     return checkpoint.digest(
-        {"model_config": model, "train_config": train, "seed": seed,
+        {"model_config": as_dict(cfg_model), "train_config": as_dict(cfg_train), "seed": seed,
          "thresholds": [thresholds.start, thresholds.end], "decode_batch_size": decode_batch_size,
          "format": schema.format, "predicates": list(schema.predicates), "chars": encoder.vocab.chars,
          "min_char_count": encoder.vocab.min_count, "max_len": encoder.max_len, "words": word_id,
