@@ -3,7 +3,7 @@
 
     python scripts/benchmark.py                                    # synthetic data, params.yaml as is
     python scripts/benchmark.py --steps 50 --infer-sentences 512 \\
-        --word-vectors models/word2vec/vectors.kv --json reports/benchmark.json
+        --word-vectors models/word2vec --json reports/benchmark.json
     python scripts/benchmark.py --data ../shared/data/duie2/duie_train.json --format duie2 \\
         --schema ../shared/data/duie2/duie_schema.json --sentences 5000
     python scripts/benchmark.py --set model.width=64 --set train.batch_size=64
@@ -91,7 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="time this exported system folder (system/) instead of building one")
     ap.add_argument("--system-folds", type=int, default=8,
                     help="folds per family of the system built from the inference model (0: no system timing)")
-    ap.add_argument("--word-vectors", default=None, help="saved KeyedVectors (e.g. models/word2vec/vectors.kv); "
+    ap.add_argument("--word-vectors", default=None, help="a word vectors folder (e.g. models/word2vec); "
                     "default: random vectors of word2vec.dim")
     ap.add_argument("--segmentation", default="realistic", choices=MODES,
                     help="what is segmented before timing (see the module doc)")
@@ -413,11 +413,12 @@ def build_system(config, schema, extractor_dir: Path, vectors_path, kb_samples, 
         Extractor(ex.models, ex.encoder, ex.schema, ex.model_cfg, ex.thresholds, uses_prior=True,
                   word2vec_path=ex.word2vec_path, segmenter=ex.segmenter, normalize=ex.normalize,
                   batch_size=ex.batch_size).save(prior_dir)
-    export_system(directory, fmt=schema.format, normalize=config.data.normalize, mode="union", members=members,
+    export_system(directory, fmt=schema.format, normalize=config.data.normalize, mode="union", fold_count=folds,
+                  members=members,
                   model_dirs={(m.family, f): prior_dir if m.prior else extractor_dir for m in members for f in m.folds},
                   schema=schema,
                   thresholds=Thresholds.from_config(config.decode), batch_size=config.decode.batch_size,
-                  word2vec_dir=Path(vectors_path).parent if vectors_path else None,
+                  word2vec_dir=vectors_path,
                   kb=KnowledgeBase.build(kb_samples, schema) if uses_prior else None)
     return directory
 

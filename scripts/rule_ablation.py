@@ -43,7 +43,7 @@ def main(argv=None) -> dict:
     config = load_config()
     schema = load_schema(layout.PREPARED_SCHEMA, config.data.format)
     dev = read_samples(layout.PREPARED_DEV, schema, config.data)
-    extractor = load_extractor(args.model)
+    extractor = load_extractor(args.model, word2vec_path=layout.WORD2VEC_DIR)
     extractor.thresholds = Thresholds.from_config(config.decode)
     raw = extractor.predict(dev, config.decode.batch_size, show_progress=False)
     gold = [set(s.triples) for s in dev]

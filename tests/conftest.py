@@ -52,3 +52,19 @@ def shared_data() -> Path:
         pytest.skip(f"{path} absent: real-data tests need the shared data folder beside the repository "
                     f"(../shared/data) or {SHARED_DATA_ENV}=<path to that data folder>")
     return path
+
+
+class _Payload:
+    """Unpickling it runs code: it creates the file ``marker`` (how tests see that a load unpickled)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+def pickle_payload(marker) -> bytes:
+    """Pickle bytes that, when loaded, create ``marker``: planted in files a load must never unpickle."""
+    import pickle
+    return pickle.dumps(_Payload(marker))

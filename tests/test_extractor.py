@@ -68,7 +68,7 @@ def test_saved_folder_contents(trained):
 
 def test_save_load_gives_identical_probabilities_and_predictions(trained):
     ex, dev = trained["extractor"], trained["dev"]
-    loaded = load_extractor(trained["tmp"] / "model")
+    loaded = load_extractor(trained["tmp"] / "model", word2vec_path=trained["tmp"] / "w2v")
     assert loaded.model_cfg == ex.model_cfg == CFG_MODEL         # config.json's model section round-trips
     batch = TextBatch([s.text for s in dev])
     for a, b in zip(ex.subject_probs(batch), loaded.subject_probs(batch)):
@@ -108,7 +108,7 @@ def test_long_text_is_the_union_of_its_windows(trained, tmp_path):
     assert whole == set().union(*parts)
     source, out = tmp_path / "long.json", tmp_path / "pred.json"
     source.write_text(json.dumps({"text": text}, ensure_ascii=False) + "\n", encoding="utf-8")
-    run = _cli("--model", trained["tmp"] / "model", "--input", source, "--output", out)
+    run = _cli("--model", trained["tmp"] / "model", "--word2vec", trained["tmp"] / "w2v", "--input", source, "--output", out)
     assert run.returncode == 0, run.stderr
     assert "predict: 1 of 1 texts longer than" in run.stderr
     spo = json.loads(out.read_text(encoding="utf-8"))["spo_list"]
@@ -138,7 +138,8 @@ def test_predict_cli_writes_competition_format_and_metrics(trained, tmp_path):
     source.write_text("".join(json.dumps(s.raw, ensure_ascii=False) + "\n" for s in dev) + "not json\n",
                       encoding="utf-8")
     out, metrics = tmp_path / "pred.json", tmp_path / "metrics.json"
-    run = _cli("--model", trained["tmp"] / "model", "--input", source, "--output", out, "--metrics", metrics,
+    run = _cli("--model", trained["tmp"] / "model", "--word2vec", trained["tmp"] / "w2v", "--input", source, "--output", out,
+               "--metrics", metrics,
                "--batch-size", 5, "--schema", SYNTHETIC / "schema.json")
     assert run.returncode == 0, run.stderr
     assert "malformed_json=1" in run.stderr
@@ -159,7 +160,7 @@ def test_predict_cli_writes_competition_format_and_metrics(trained, tmp_path):
 
 def test_predict_cli_reports_a_missing_model(tmp_path):
     run = _cli("--model", tmp_path / "nothing", "--input", tmp_path / "in.json", "--output", tmp_path / "out.json")
-    assert run.returncode == 1 and "not a saved extractor" in run.stderr
+    assert run.returncode == 2 and run.stderr.startswith("error: ") and "nothing" in run.stderr
 
 
 def test_prediction_rules_apply_alike_to_the_extractor_and_a_system(trained, tmp_path):
@@ -177,7 +178,7 @@ def test_prediction_rules_apply_alike_to_the_extractor_and_a_system(trained, tmp
     finally:
         ex.rules = None
     assert ruled == [rules.apply(s.text, p) for s, p in zip(dev, plain)]
-    export_system(tmp_path / "system", fmt="lic2019", normalize="none", mode="single",
+    export_system(tmp_path / "system", fmt="lic2019", normalize="none", mode="single", fold_count=1,
                   members=[Member("plain", False, (0,))], model_dirs={("plain", 0): trained["tmp"] / "model"},
                   schema=schema, thresholds=LOW, batch_size=4, word2vec_dir=trained["tmp"] / "w2v", kb=None,
                   rules=rules)
@@ -201,16 +202,16 @@ def test_system_with_each_fold_models_own_knowledge_base(trained, tmp_path):
     kbs = {0: KnowledgeBase.build(train[::2], schema), 1: KnowledgeBase.build(train[1::2], schema)}
     texts = train[:8]                              # sentences the two KBs give different candidates for
     text = next(s.text for s in texts if kbs[0].candidates(s.text) != kbs[1].candidates(s.text))
-    common = dict(fmt="lic2019", normalize="none", mode="average", members=[Member("prior", True, (0, 1))],
+    common = dict(fmt="lic2019", normalize="none", mode="average", fold_count=2, members=[Member("prior", True, (0, 1))],
                   model_dirs={("prior", 0): prior_dir, ("prior", 1): prior_dir}, schema=schema, thresholds=LOW,
                   batch_size=4, word2vec_dir=tmp / "w2v")
     export_system(tmp_path / "fold", kb=None, fold_kbs=kbs, **common)
     assert sorted(p.name for p in (tmp_path / "fold").glob("kb*.json")) == ["kb_fold0.json", "kb_fold1.json"]
     system = System.load(tmp_path / "fold")
-    assert system.doc["test_kb"] == "fold" and system.kb is None
+    assert system.doc.test_kb == "fold" and system.kb is None
     for f, member in enumerate(system.models["prior"]):
         assert member.encoder.prior_candidates([text]) == [kbs[f].candidates(text[:MAX_LEN])]
     assert system.predict(texts) == ensemble_predict(system.models["prior"], texts, schema, LOW, 4, None)
     export_system(tmp_path / "all", kb=KnowledgeBase.build(train, schema), **common)
     shared = System.load(tmp_path / "all")
-    assert shared.doc["test_kb"] == "all" and shared.kb is not None and not (tmp_path / "all/kb_fold0.json").exists()
+    assert shared.doc.test_kb == "all" and shared.kb is not None and not (tmp_path / "all/kb_fold0.json").exists()

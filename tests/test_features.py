@@ -274,6 +274,19 @@ def test_clipping_drops_and_counts_labels_beyond_max_len(vocab):
     assert enc.stats["texts_clipped"] == 1
 
 
+def test_a_clipped_text_is_counted_once_however_often_it_is_encoded(vocab, corpus):
+    """Training re-encodes every sample every epoch (augmented or not) and dev decoding re-encodes too:
+    `texts_clipped` counts the distinct long texts, not their encodings."""
+    long = {s.text for s in corpus if len(s.text) > 25}
+    assert 0 < len(long) < len(corpus)
+    enc = Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=25)
+    for epoch in (1, 2):
+        _collect(enc, corpus, epoch=epoch, augment=True, augment_rate=1.0)
+        enc.encode_inputs(corpus)
+    assert enc.stats["samples"] == 2 * len(corpus) and enc.stats["augmented"] > 0   # per-epoch counts still grow
+    assert enc.stats["texts_clipped"] == len(long) and enc.clipped_texts == long
+
+
 def test_sample_without_located_triples_is_an_all_negative_example(vocab):
     enc = Encoder(vocab, NoWordVectors(2), SCHEMA, max_len=5)
     sample = _sample(0, "张三丰毕业于清华大学", [("张三丰", "毕业院校", "清华大学")])

@@ -326,7 +326,7 @@ def test_exported_system_reproduces_the_submission_anywhere(pipeline, tmp_path):
     submitted = (repo / f"submission/{params['data']['format']}_submission.json").read_bytes()
     doc = json.loads((repo / "system/system.json").read_text(encoding="utf-8"))
     assert [m["family"] for m in doc["members"]] == ["plain", "prior"] and (repo / "system/kb.json").is_file()
-    assert all(len(m["folds"]) == 2 for m in doc["members"]) and (repo / "system/word2vec/vectors.kv").is_file()
+    assert all(len(m["folds"]) == 2 for m in doc["members"]) and (repo / "system/word2vec/vectors.npy").is_file()
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(repo / "system", elsewhere / "copied-system")
     shutil.copy(repo / source["dir"] / source["test"], elsewhere / "test.json")

@@ -93,6 +93,42 @@ def test_raise_mode_names_file_and_line(tmp_path, monkeypatch):
     assert not (tmp_path / "data/prepared/train.json").exists()
 
 
+@pytest.mark.parametrize("content, why", [
+    ("", "the file is empty or has only blank lines"),
+    ("\n  \n\t\n", "the file is empty or has only blank lines"),
+    ('{"id": 1}\n{"text": " "}\n', "none of its 2 line(s) has a non-empty 'text'"),
+], ids=["empty", "blank lines", "no text"])
+def test_a_test_file_without_a_readable_line_is_refused(tmp_path, monkeypatch, content, why):
+    params = _project(tmp_path, TRAIN)
+    (tmp_path / "src/test.json").write_text(content, "utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as error:
+        run_stage("prepare", str(params))
+    assert str(error.value) == f"{tmp_path / 'src/test.json'}:1: no readable line: {why}"
+    assert not (tmp_path / "data/prepared").exists()
+
+
+def test_no_readable_test_line_is_one_error_line_and_exit_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO_ROOT
+    _project(tmp_path, TRAIN)
+    (tmp_path / "src/test.json").write_text("\n\n", "utf-8")
+    proc = subprocess.run([sys.executable, "-m", "dgcnn_ie.stages", "prepare"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.rstrip().splitlines()[-1] == \
+        f"error: {tmp_path / 'src/test.json'}:1: no readable line: the file is empty or has only blank lines"
+
+
+def test_an_empty_training_file_is_refused_before_the_hold_out(tmp_path, monkeypatch):
+    params = _project(tmp_path, [""])                 # no dev file: the hold-out would blame dev_fraction
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"train\.json:1: no usable training sample$"):
+        run_stage("prepare", str(params))
+
+
 def test_hold_out_rejects_bad_fractions():
     with pytest.raises(ValueError, match="dev_fraction"):
         prepare.hold_out(list(range(10)), 0.0, 1)

@@ -107,3 +107,18 @@ def test_set_options_quote_strings_and_add_new_keys(tmp_path):
     apply_overrides(path, [o for o in options if o != "-S"])
     assert yaml.safe_load(path.read_text(encoding="utf-8")) == {
         "families": {"plain": {"prior": False, "model": {"width": 64}}}, "data": {"source": {"dir": "my data, v2"}}}
+
+
+@pytest.mark.parametrize("text, kind", [("- 1\n- 2\n", "a list"), ("", "nothing"), ("# only a comment\n", "nothing"),
+                                        ("42\n", "an integer"), ("just text\n", "a string"), ("{}\n", "nothing")])
+def test_params_file_that_is_not_a_mapping_is_a_one_line_error(tmp_path, monkeypatch, capsys, text, kind):
+    """`dgcnn-ie preset` merges the preset into params.yaml: a params file that is a list, empty or a scalar is
+    refused first, naming it (it was an AttributeError from the merge)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
+    assert preset.cli([str(COMPETITION)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: params.yaml:1: a params file is a mapping of sections (seed, data, model...), " \
+                  f"this one holds {kind}\n"
+    with pytest.raises(ConfigError, match=r"^params.yaml:1: a params file is a mapping"):
+        preset.checked_config(COMPETITION, "params.yaml")

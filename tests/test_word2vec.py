@@ -7,14 +7,16 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import write_params
+from conftest import pickle_payload, write_params
+from gensim.models import KeyedVectors
 
 from dgcnn_ie import layout
 from dgcnn_ie.config import ConfigError, load_config
 from dgcnn_ie.data import DataError, load_schema
 from dgcnn_ie.segment import get_segmenter
 from dgcnn_ie.stages.runner import run_stage
-from dgcnn_ie.word2vec import extra_text_files, load_vectors, read_corpus_texts, segment_corpus, train_vectors
+from dgcnn_ie.word2vec import (extra_text_files, load_vectors, read_corpus_texts, save_vectors, segment_corpus,
+                               train_vectors)
 
 SCHEMA = [{"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
           {"subject_type": "人物", "predicate": "出生地", "object_type": "地点"}]
@@ -76,9 +78,10 @@ def test_stage_outputs_and_stats(project):
     assert stats["sentences"] == 40 + 2 + 5 + 2
     assert stats["train_texts"] == 40 and stats["dev_texts"] == 2 and stats["test_texts"] == 5
     assert stats["data_lines_skipped"] == 1 and stats["extra_texts"] == 2 and stats["extra_blank_lines"] == 1
-    kv = load_vectors(project / "models/word2vec/vectors.kv")
-    assert kv.vector_size == 8 == stats["dim"] and len(kv) == stats["vocab_size"]
-    assert "鲁迅" in kv.key_to_index and "呐喊" in kv.key_to_index   # test-file and train-file words
+    table = load_vectors(project / "models/word2vec")
+    assert table.dim == 8 == stats["dim"] and len(table.words) == stats["vocab_size"]
+    assert "鲁迅" in table.words and "呐喊" in table.words   # test-file and train-file words
+    assert sorted(p.name for p in (project / "models/word2vec").iterdir()) == ["vectors.npy", "words.json"]
     assert not [p for p in (project / "models").iterdir() if p.name != "word2vec"]   # no temp folder left
 
 
@@ -88,7 +91,7 @@ def test_default_corpus_leaves_the_test_texts_out(tmp_path, monkeypatch):
     _params(tmp_path)
     stats = run_stage("word2vec")
     assert stats["sentences"] == 40 + 2 + 2 and "test_texts" not in stats
-    assert "呐喊" not in load_vectors(tmp_path / "models/word2vec/vectors.kv").key_to_index
+    assert "呐喊" not in load_vectors(tmp_path / "models/word2vec").words
 
 
 def test_same_seed_gives_byte_identical_files(project):
@@ -107,11 +110,11 @@ def test_same_seed_gives_byte_identical_files(project):
 def test_other_seed_gives_other_vectors(project):
     _params(project, seed=1)
     run_stage("word2vec")
-    a = load_vectors(project / "models/word2vec/vectors.kv")
+    a = load_vectors(project / "models/word2vec")
     _params(project, seed=2)
     run_stage("word2vec")
-    b = load_vectors(project / "models/word2vec/vectors.kv")
-    assert a.index_to_key == b.index_to_key
+    b = load_vectors(project / "models/word2vec")
+    assert a.words == b.words and a.digest != b.digest
     assert not np.allclose(a.vectors, b.vectors)
 
 
@@ -154,8 +157,45 @@ def test_bad_settings_raise():
 
 
 def test_missing_or_corrupt_vectors_file_explains(tmp_path):
-    with pytest.raises(DataError, match="vectors.kv:1: no word vectors there; run the word2vec stage"):
-        load_vectors(tmp_path / "vectors.kv")
-    (tmp_path / "vectors.kv").write_bytes(b"\x80\x04 truncated pickle")
-    with pytest.raises(DataError, match="vectors.kv:1: corrupt or unreadable word vectors"):
-        load_vectors(tmp_path / "vectors.kv")
+    with pytest.raises(DataError, match="vectors.npy:1: no word vectors there; run the word2vec stage"):
+        load_vectors(tmp_path)
+    kv = KeyedVectors(3)
+    kv.add_vectors(["鲁迅", "自传"], np.array([[1, 1, 1], [2, 2, 2]], np.float32))
+    save_vectors(kv, tmp_path / "w2v")
+    data = (tmp_path / "w2v/vectors.npy").read_bytes()
+    (tmp_path / "w2v/vectors.npy").write_bytes(data[:-5])                        # truncated
+    with pytest.raises(DataError, match="w2v:1: corrupt or unreadable word vectors"):
+        load_vectors(tmp_path / "w2v")
+    (tmp_path / "w2v/vectors.npy").write_bytes(data)
+    words = json.loads((tmp_path / "w2v/words.json").read_text(encoding="utf-8"))
+    for bad, match in ((dict(words, words=["鲁迅"]), "words: 1 words of dim 3 for 2 vectors"),
+                       (dict(words, words=["鲁迅", "鲁迅"]), "every word must be a distinct non-empty string"),
+                       (dict(words, version=0), "version: a word list of version 1"),
+                       (dict(words, extra=1), "version: a word list of version 1")):
+        (tmp_path / "w2v/words.json").write_text(json.dumps(bad), encoding="utf-8")
+        with pytest.raises(DataError, match=match):
+            load_vectors(tmp_path / "w2v")
+
+
+def test_vectors_round_trip_without_pickle(tmp_path):
+    """vectors.npy + words.json hold the same rows as gensim's vectors, words with spaces included (the
+    reason for JSON rather than word2vec's whitespace-split text format)."""
+    kv = KeyedVectors(2)
+    kv.add_vectors(["a b", "鲁迅", " "], np.array([[1, 2], [3, 4], [5, 6]], np.float32))
+    save_vectors(kv, tmp_path / "w2v")
+    table = load_vectors(tmp_path / "w2v")
+    assert table.words == ("a b", "鲁迅", " ")
+    np.testing.assert_array_equal(table.vectors, kv.vectors)
+    assert np.load(tmp_path / "w2v/vectors.npy", allow_pickle=False).dtype == np.float32
+
+
+def test_a_folder_in_gensim_pickle_format_is_refused_without_unpickling(tmp_path):
+    """An earlier version's models/word2vec/vectors.kv (a pickle) is refused in one line that says how to
+    re-create it, and the pickle never runs (its payload would write a marker file)."""
+    marker = tmp_path / "ran"
+    (tmp_path / "w2v").mkdir()
+    (tmp_path / "w2v/vectors.kv").write_bytes(pickle_payload(marker))
+    for path in (tmp_path / "w2v", tmp_path / "w2v/vectors.kv"):
+        with pytest.raises(DataError, match="gensim's pickled format .* re-create them with this version"):
+            load_vectors(path)
+    assert not marker.exists()

@@ -28,7 +28,7 @@ def model_encoder(model: ModelConfig, segment: SegmentConfig, schema: Schema, vo
     vocab = CharVocab.build(list(vocab_texts), model.min_char_count)
     with contextlib.ExitStack() as stack:
         if model.use_word_vectors:
-            words = WordVectors(layout.WORD2VEC_VECTORS, stack.enter_context(segmenter_from_config(segment)))
+            words = WordVectors(layout.WORD2VEC_DIR, stack.enter_context(segmenter_from_config(segment)))
         else:
             words = NoWordVectors(0)
         yield Encoder(vocab, words, schema, model.max_len, prior=kb)
@@ -39,5 +39,5 @@ def make_extractor(models: Models, encoder: Encoder, schema: Schema, model: Mode
     """The extractor a training stage saves: it records the word-vector path, segmenter, normalisation,
     selection thresholds and decode batch size the model was trained with."""
     return Extractor(models, encoder, schema, model, thresholds, uses_prior=uses_prior,
-                     word2vec_path=str(layout.WORD2VEC_VECTORS) if model.use_word_vectors else None,
+                     word2vec_path=str(layout.WORD2VEC_DIR) if model.use_word_vectors else None,
                      segmenter=segment.backend, normalize=normalize, batch_size=batch_size)

@@ -39,7 +39,7 @@ TEST_KBS = ("all", "fold")
 PARAMS_FILE = "params.yaml"
 
 
-_FAMILY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+FAMILY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 class ConfigError(DataError):
@@ -437,7 +437,7 @@ def _check_cross(cfg: Config, b: _Builder) -> None:
         raise b.error("cv.folds", f"cv.folds: fold {bad[0]} does not exist with folds.k {cfg.folds.k} "
                                   f"(folds are 0..{cfg.folds.k - 1})")
     for name in cfg.families:
-        if not _FAMILY_NAME.match(name):
+        if not FAMILY_NAME.match(name):
             raise b.error(f"families.{name}", f"families.{name}: a family name is a folder and a command-line "
                                               f"argument: letters, digits, _ and - only, starting with a letter")
     unknown = [f for f in cfg.cv.families if f not in cfg.families]

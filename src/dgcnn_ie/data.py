@@ -496,6 +496,11 @@ def atomic_write(path, mode: str = "w"):
         with (open(fd, "w", encoding="utf-8", newline="\n") if mode == "w" else open(fd, "wb")) as f:
             yield f
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is None:          # a failed write (ENOSPC) names no file: name the one being written
+            e.filename = str(path)
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ the fold models live: `dgcnn_ie.layout`.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 from .config import ENSEMBLE_MODES
@@ -40,10 +41,12 @@ def union(prediction_lists: Sequence[Sequence[set[Triple]]]) -> list[set[Triple]
     return [set().union(*sets) for sets in zip(*prediction_lists)]
 
 
-def load_models(dirs: Sequence, loader: Callable | None = None) -> dict[str, object]:
-    """Each distinct model folder loaded exactly once (``loader`` defaults to `extractor.load_extractor`)."""
+def load_models(dirs: Sequence, loader: Callable | None = None, word2vec_path=None) -> dict[str, object]:
+    """Each distinct model folder loaded exactly once (``loader`` defaults to `extractor.load_extractor`, given
+    ``word2vec_path``: the word vectors' folder, used by the models that read word vectors)."""
     if loader is None:
-        from .extractor import load_extractor as loader
+        from .extractor import load_extractor
+        loader = functools.partial(load_extractor, word2vec_path=word2vec_path)
     loaded: dict[str, object] = {}
     for d in dirs:
         if str(d) not in loaded:

@@ -9,11 +9,14 @@ can be averaged (``AveragedModel``) on the same batches: use
 A saved extractor is a folder: ``model.keras`` (the train model; the subject and
 object models are cut out of it again on load, sharing its weights),
 ``config.json``, ``char_vocab.json`` and ``schema.json`` (the predicate order).
-Word vectors are not copied: ``config.json`` records the ``vectors.kv`` path
-(relative to the working directory), which ``load_extractor`` can override.
+It names no path outside itself: word vectors are not copied, ``config.json``
+records their digest, and whoever loads the folder gives their folder
+(``load_extractor(..., word2vec_path=)``, ``dgcnn-ie predict --word2vec``;
+a system folder carries one copy for all its members).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -25,15 +28,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .backend import Compiled
-from .config import ModelConfig, as_dict, model_config_from_dict
-from .data import DataError, Sample, Schema, Triple, atomic_dir, atomic_write
+from .config import SEGMENT_BACKENDS, ModelConfig, as_dict, model_config_from_dict
+from .data import NORMALIZE, DataError, Sample, Schema, Triple, atomic_dir, atomic_write
 from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
 from .segment import get_segmenter
+from .trust import Fields, check_keras_config, inside, read_json
 from .utils import deferred_stop, log, raise_if_stopped
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2      # 2: no word2vec path, the vectors' digest and the weights' signature
 MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE = "model.keras", "config.json", "char_vocab.json", "schema.json"
 
 
@@ -218,12 +222,17 @@ class Extractor:
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
+        """config.json: everything the folder needs to be rebuilt, and nothing that points outside it (the word
+        vectors are named by their digest; `load_extractor` takes them from the caller)."""
+        words = self.encoder.word_vectors
         return {"version": CONFIG_VERSION, "model": as_dict(self.model_cfg),
                 "thresholds": {"start": self.thresholds.start, "end": self.thresholds.end},
-                "max_len": self.encoder.max_len, "word_dim": self.encoder.word_vectors.dim,
+                "max_len": self.encoder.max_len, "word_dim": words.dim,
+                "word_vectors": {"count": words.count, "sha256": words.digest} if isinstance(words, WordVectors)
+                else None,
                 "vocab_size": len(self.encoder.vocab), "num_predicates": len(self.schema),
-                "word2vec_path": self.word2vec_path, "segmenter": self.segmenter, "uses_prior": self.uses_prior,
-                "normalize": self.normalize, "batch_size": self.batch_size}
+                "weights": weights_signature(self.models), "segmenter": self.segmenter,
+                "uses_prior": self.uses_prior, "normalize": self.normalize, "batch_size": self.batch_size}
 
     def save(self, directory) -> None:
         """Write the extractor folder; an existing folder is replaced only once the new one is complete."""
@@ -236,56 +245,124 @@ class Extractor:
             self.schema.save(tmp / SCHEMA_FILE)
 
 
+def weights_signature(models: Models) -> str:
+    """sha256 of the train model's layers (name, class, weight shapes): the architecture and size a config.json
+    describes, so that a model file swapped for another one is refused when the folder is opened. Layers, not
+    variable paths: Keras names a nested layer's variables differently once a model is reloaded."""
+    layers = [[layer.name, type(layer).__name__, [list(w.shape) for w in layer.weights]]
+              for layer in models.train.layers]
+    return hashlib.sha256(json.dumps(layers).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SavedConfig:
+    """config.json of an extractor folder, validated (`read_config`)."""
+
+    model: ModelConfig
+    thresholds: Thresholds
+    max_len: int
+    word_dim: int
+    word_vectors: dict | None      # {"count", "sha256"} of the vectors the model was trained with
+    vocab_size: int
+    num_predicates: int
+    weights: str
+    segmenter: str
+    uses_prior: bool
+    normalize: str
+    batch_size: int
+
+
+def read_config(directory: Path) -> SavedConfig:
+    """Every key of config.json checked (types, ranges, choices; unknown keys refused), errors naming the key."""
+    path = directory / CONFIG_FILE
+    doc = read_json(directory, CONFIG_FILE)
+    if isinstance(doc, dict) and doc.get("version") != CONFIG_VERSION:
+        raise DataError(f"{path}:1: version: {doc.get('version')!r}, expected {CONFIG_VERSION}: a folder of an "
+                        f"earlier version (its word vectors were gensim pickles, never loaded now): re-create it "
+                        f"with this version (dvc repro: every model retrains once)")
+    f = Fields(path, doc)
+    f.int("version")
+    try:
+        model = model_config_from_dict(f.raw("model"), f"{path}:1: model")
+    except DataError as e:
+        raise DataError(" ".join(str(e).split())) from None
+    thresholds = f.object("thresholds")
+    words = f.raw("word_vectors")
+    if model.use_word_vectors:
+        w = Fields(path, words, "word_vectors.")
+        words = {"count": w.int("count", lo=1), "sha256": w.raw("sha256")}
+        if not (isinstance(words["sha256"], str) and len(words["sha256"]) == 64):
+            raise w.error("word_vectors.sha256", "a sha256 hex digest expected")
+        w.done()
+    elif words is not None:
+        raise f.error("word_vectors", "null expected: model.use_word_vectors is false")
+    saved = SavedConfig(
+        model=model, thresholds=Thresholds(thresholds.probability("start"), thresholds.probability("end")),
+        max_len=f.int("max_len", lo=1), word_dim=f.int("word_dim", lo=0), word_vectors=words,
+        vocab_size=f.int("vocab_size", lo=2), num_predicates=f.int("num_predicates", lo=1),
+        weights=f.raw("weights"), segmenter=f.choice("segmenter", SEGMENT_BACKENDS),
+        uses_prior=f.bool("uses_prior"), normalize=f.choice("normalize", NORMALIZE),
+        batch_size=f.int("batch_size", lo=1))
+    thresholds.done()
+    f.done()
+    if not model.use_word_vectors and saved.word_dim != 0:
+        raise f.error("word_dim", f"{saved.word_dim} for a model without word vectors (0 expected)")
+    return saved
+
+
 def _model_file_error(path, e: BaseException) -> DataError:
     return DataError(f"{path}:1: corrupt or unreadable model file ({type(e).__name__}: {' '.join(str(e).split())[:300]})")
 
 
-def load_extractor(directory, word2vec_path: str | None = None, prior=None) -> Extractor:
-    """Load a saved extractor; ``word2vec_path`` overrides the recorded vectors path,
-    ``prior`` (a ``prior.KnowledgeBase``) supplies candidates for prior models. A missing or
-    corrupt file of the folder is a `DataError` naming that file."""
+def load_extractor(directory, word2vec_path=None, prior=None) -> Extractor:
+    """Load a saved extractor folder, every file validated (see `dgcnn_ie.trust`: nothing outside the folder is
+    read, nothing is unpickled). ``word2vec_path``: the word-vectors folder (``models/word2vec``), needed by
+    a model that uses word vectors, and refused unless it is the one the model was trained with; ``prior``
+    (a ``prior.KnowledgeBase``) supplies candidates for prior models. Errors are `DataError`s naming the file."""
     directory = Path(directory)
     for name in (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, SCHEMA_FILE):
         if not (directory / name).is_file():
             raise DataError(f"{directory / name}:1: not there: {directory} is not a saved extractor "
                             f"(run the stage that trains it)")
+    cfg = read_config(directory)
+    schema = Schema.load(inside(directory, SCHEMA_FILE, f"{directory / SCHEMA_FILE}:1"))
+    if len(schema) != cfg.num_predicates:
+        raise DataError(f"{directory / CONFIG_FILE}:1: num_predicates: {cfg.num_predicates}, but "
+                        f"{SCHEMA_FILE} has {len(schema)}")
+    vocab_path = inside(directory, VOCAB_FILE, f"{directory / VOCAB_FILE}:1")
     try:
-        with open(directory / CONFIG_FILE, encoding="utf-8") as f:
-            cfg = json.load(f)
-        if not isinstance(cfg, dict):
-            raise ValueError("not a JSON object")
-        if cfg.get("version") != CONFIG_VERSION:
-            raise ValueError(f"config version {cfg.get('version')!r}, expected {CONFIG_VERSION}")
-        model = cfg.get("model")
-        if isinstance(model, dict):     # saved before the key existed: trained with weight 1 (a training-only key)
-            model = {"subject_loss_weight": 1.0, **model}
-        model_cfg = model_config_from_dict(model, str(directory / CONFIG_FILE))
-        thresholds = Thresholds(float(cfg["thresholds"]["start"]), float(cfg["thresholds"]["end"]))
-        word_dim, max_len, segmenter = int(cfg["word_dim"]), int(cfg["max_len"]), str(cfg["segmenter"])
-        uses_prior, recorded_vectors = bool(cfg["uses_prior"]), cfg.get("word2vec_path")
-        normalize, batch_size = cfg.get("normalize", "none"), int(cfg.get("batch_size", 64))
-    except DataError:
-        raise
+        vocab = CharVocab.load(vocab_path)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _model_file_error(directory / CONFIG_FILE, e) from None
-    schema = Schema.load(directory / SCHEMA_FILE)
+        raise _model_file_error(vocab_path, e) from None
+    if len(vocab) != cfg.vocab_size:
+        raise DataError(f"{vocab_path}:1: {len(vocab)} chars, config.json's vocab_size is {cfg.vocab_size}")
+    words = _word_vectors(directory, cfg, word2vec_path)
+    model_path = inside(directory, MODEL_FILE, f"{directory / MODEL_FILE}:1")
+    check_keras_config(model_path)
     try:
-        vocab = CharVocab.load(directory / VOCAB_FILE)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _model_file_error(directory / VOCAB_FILE, e) from None
-    if model_cfg.use_word_vectors:
-        path = word2vec_path or recorded_vectors
-        if not path:
-            raise DataError(f"{directory / CONFIG_FILE}:1: the model uses word vectors but no word2vec path is recorded")
-        words = WordVectors(path, get_segmenter(segmenter))
-        if words.dim != word_dim:
-            raise DataError(f"{path}:1: word vectors have dim {words.dim}, the model expects {word_dim}")
-    else:
-        path, words = None, NoWordVectors(word_dim)
-    encoder = Encoder(vocab, words, schema, max_len, prior=prior)
-    try:
-        models = load_models(directory / MODEL_FILE)
+        models = load_models(model_path)
     except Exception as e:       # Keras reports a truncated zip as "File not found" or a bare ValueError
-        raise _model_file_error(directory / MODEL_FILE, e) from None
-    return Extractor(models, encoder, schema, model_cfg, thresholds, uses_prior=uses_prior,
-                     word2vec_path=path, segmenter=segmenter, normalize=normalize, batch_size=batch_size)
+        raise _model_file_error(model_path, e) from None
+    if weights_signature(models) != cfg.weights:
+        raise DataError(f"{model_path}:1: its layers and weight shapes are not those config.json records "
+                        f"(model.arch {cfg.model.arch}): a model file of another architecture or size")
+    encoder = Encoder(vocab, words, schema, cfg.max_len, prior=prior)
+    return Extractor(models, encoder, schema, cfg.model, cfg.thresholds, uses_prior=cfg.uses_prior,
+                     word2vec_path=None if word2vec_path is None else str(word2vec_path), segmenter=cfg.segmenter,
+                     normalize=cfg.normalize, batch_size=cfg.batch_size)
+
+
+def _word_vectors(directory: Path, cfg: SavedConfig, word2vec_path):
+    """The model's word-vector features: zeros without word vectors, else the given folder's vectors,
+    which must be those recorded in config.json."""
+    if not cfg.model.use_word_vectors:
+        return NoWordVectors(cfg.word_dim)
+    if word2vec_path is None:
+        raise DataError(f"{directory / CONFIG_FILE}:1: model.use_word_vectors: the model reads word vectors; give "
+                        f"their folder (--word2vec models/word2vec, or a system folder that carries them)")
+    words = WordVectors(word2vec_path, get_segmenter(cfg.segmenter))
+    if words.digest != cfg.word_vectors["sha256"] or words.dim != cfg.word_dim:
+        raise DataError(f"{word2vec_path}:1: not the word vectors the model {directory} was trained with "
+                        f"({words.count} x {words.dim}, sha256 {words.digest[:12]}; config.json records "
+                        f"{cfg.word_vectors['count']} x {cfg.word_dim}, sha256 {cfg.word_vectors['sha256'][:12]})")
+    return words

@@ -72,13 +72,13 @@ class CharVocab:
 class WordVectors:
     """Word vectors aligned to chars; the word-row lookup of each text is memoised."""
 
-    def __init__(self, keyed_vectors_path, segmenter: Segmenter):
-        self.path = str(keyed_vectors_path)
+    def __init__(self, folder, segmenter: Segmenter):
+        self.path = str(folder)
         self.segmenter = segmenter
-        kv = load_vectors(keyed_vectors_path)
-        self._index = kv.key_to_index
-        self.dim = int(kv.vector_size)
-        self._table = np.vstack([kv.vectors, np.zeros((1, self.dim))]).astype(np.float32)  # last row: unknown
+        table = load_vectors(folder)
+        self._index = {word: i for i, word in enumerate(table.words)}
+        self.dim, self.count, self.digest = table.dim, len(table.words), table.digest
+        self._table = np.vstack([table.vectors, np.zeros((1, self.dim), dtype=np.float32)])  # last row: unknown
         self._memo: dict[str, np.ndarray] = {}
 
     def _rows(self, text: str, remember: bool) -> np.ndarray:
@@ -122,7 +122,11 @@ class Encoder:
     ``prior`` is a ``prior.KnowledgeBase`` (or None): without candidates given by
     the caller, prior features are computed from it (excluding the sample itself
     in training); with neither, the prior channels are zeros.
-    ``stats`` counts, cumulatively, what encoding dropped or did.
+    ``stats`` counts, cumulatively, what encoding dropped or did (every epoch re-encodes every sample,
+    so most counts grow per epoch), except ``texts_clipped``: the distinct texts longer than
+    ``max_len``, each counted once however often it is encoded (every epoch, every dev decoding);
+    ``clipped_texts`` holds them (a training checkpoint saves it, so a resumed run counts the same).
+    A sample's augmented variants are not new texts: training counts the sample's own text.
     """
 
     def __init__(self, vocab: CharVocab, word_vectors, schema: Schema, max_len: int, prior=None):
@@ -134,7 +138,13 @@ class Encoder:
         self.num_predicates = len(schema)
         self.max_len = max_len
         self.prior = prior
-        self.stats: Counter = Counter()
+        self.stats: Counter = Counter(texts_clipped=0)      # reported even when nothing is clipped
+        self.clipped_texts: set[str] = set()
+
+    def _count_clipped(self, text: str) -> None:
+        if len(text) > self.max_len and text not in self.clipped_texts:
+            self.clipped_texts.add(text)
+            self.stats["texts_clipped"] += 1
 
     def prior_candidates(self, samples: Sequence[Sample | str]) -> list[list] | None:
         """Prediction-time candidates of each (clipped) text, or None without a prior."""
@@ -156,7 +166,8 @@ class Encoder:
     def encode_inputs(self, samples: Sequence[Sample | str], prior_candidates=None) -> dict[str, np.ndarray]:
         """``chars int32[B,L]``, ``words float32[B,L,Dw]``, ``subject_prior float32[B,L,2]``; L = longest clipped text."""
         texts = [self._text(s)[:self.max_len] for s in samples]
-        self.stats["texts_clipped"] += sum(len(self._text(s)) > self.max_len for s in samples)
+        for s in samples:
+            self._count_clipped(self._text(s))
         if prior_candidates is None:
             prior_candidates = self.prior_candidates(texts)
         if prior_candidates is not None and len(prior_candidates) != len(texts):
@@ -264,7 +275,7 @@ class Encoder:
                 text, triples = substituted
                 augmented = True
         self.stats["samples"] += 1
-        self.stats["texts_clipped"] += len(text) > self.max_len
+        self._count_clipped(sample.text)
         clipped = text[:self.max_len]
         items: dict[Span, list[tuple[Span, int]]] = defaultdict(list)
         for t in triples:

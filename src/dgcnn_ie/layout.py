@@ -31,8 +31,8 @@ TRAIN_READ_REPORT = Path("reports/data/train_read.json")
 
 # word2vec
 WORD2VEC_DIR = Path("models/word2vec")
-VECTORS_FILE = "vectors.kv"                  # gensim KeyedVectors (with .npy side files when large)
-WORD2VEC_VECTORS = WORD2VEC_DIR / VECTORS_FILE
+VECTORS_FILE, WORDS_FILE = "vectors.npy", "words.json"   # float32 rows + the word of each row (word2vec.save_vectors)
+OLD_VECTORS_FILE = "vectors.kv"              # gensim's pickled format of earlier versions: refused when loading
 WORD2VEC_STATS = Path("reports/word2vec/stats.json")
 
 # every training writes its per-epoch history into its history folder under these names

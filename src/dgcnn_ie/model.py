@@ -538,8 +538,9 @@ def split_models(train: keras.Model) -> Models:
 
 
 def load_models(path) -> Models:
-    """Load a train model saved with ``models.train.save(path)`` (``.keras``)."""
-    return split_models(keras.saving.load_model(path))
+    """Load a train model saved with ``models.train.save(path)`` (``.keras``); ``safe_mode`` (Keras's default,
+    stated here so that it stays) refuses layers that carry Python code (`dgcnn_ie.trust`)."""
+    return split_models(keras.saving.load_model(path, safe_mode=True))
 
 
 def _binary_crossentropy(target, prob):

@@ -163,11 +163,7 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
                  dev_candidates) -> str:
     """Everything a training's result depends on, hashed: a checkpoint of another fingerprint is not resumed."""
     words = encoder.word_vectors
-    if isinstance(words, WordVectors):
-        path = Path(words.path)
-        word_id = checkpoint.file_digest(sorted(path.parent.glob(path.name + "*")))
-    else:
-        word_id = f"none:{words.dim}"
+    word_id = words.digest if isinstance(words, WordVectors) else f"none:{words.dim}"
 
     def samples_id(samples):
         return checkpoint.digest([(s.text, sorted(s.triples)) for s in samples])
@@ -181,12 +177,33 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
          "candidates": checkpoint.digest(kb_candidates, dev_candidates), "batch_order": BATCH_ORDER})
 
 
-def _assign(variables, values, what: str, where) -> None:
-    if len(variables) != len(values):
-        raise ValueError(f"{where}: {len(values)} {what} arrays for {len(variables)} variables")
-    for var, value in zip(variables, values):
-        if tuple(var.shape) != tuple(value.shape):
-            raise ValueError(f"{where}: {what} array of shape {value.shape} for variable {var.path} {tuple(var.shape)}")
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# every state key a resume reads, and what its value must be: `checkpoint.load` checks them (and the arrays'
+# shapes) before anything is assigned, so a damaged checkpoint is set aside instead of half resumed
+_RESUME_FIELDS = {
+    "epoch": _count, "global_step": _count, "best_epoch": _count, "best_f1": _number, "seconds": _number,
+    "after_plateau": lambda v: isinstance(v, bool), "best_scores": lambda v: isinstance(v, dict),
+    "history": lambda v: isinstance(v, list) and all(
+        isinstance(row, dict) and set(row) == set(HISTORY_FIELDS) and _number(row["dev_f1"]) for row in v),
+    "encoder_stats": lambda v: isinstance(v, dict) and all(isinstance(k, str) and _count(n) for k, n in v.items()),
+    "encoder_clipped": lambda v: isinstance(v, list) and all(isinstance(h, str) for h in v),
+}
+
+
+def _shapes(variables) -> list[tuple]:
+    return [tuple(v.shape) for v in variables]
+
+
+def _assign(variables, values) -> None:
+    """Values whose count and shapes `checkpoint.load` has checked (``strict``: a mismatch is a bug here)."""
+    for var, value in zip(variables, values, strict=True):
         var.assign(value)
 
 
@@ -259,24 +276,29 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                                decode_batch_size=decode_batch_size, kb_candidates=kb_candidates,
                                dev_candidates=dev_candidates)
     if checkpoint_dir is not None:
-        state, arrays = checkpoint.load(checkpoint_dir, fingerprint)
+        state, arrays = checkpoint.load(   # a damaged one is set aside (one log line) and training starts afresh
+            checkpoint_dir, fingerprint, fields=_RESUME_FIELDS,
+            shapes={"model": _shapes(models.train.variables), "optimizer": _shapes(optimizer.variables),
+                    "ema": _shapes(ema.state_variables) if ema is not None else [],
+                    "best": _shapes(models.train.weights)})      # saved after every epoch: never empty
         if state is None:
             if arrays != "no checkpoint":
                 log(f"{label}: {arrays}")
         else:
-            if state["after_plateau"]:
+            if state["after_plateau"]:     # a fresh optimiser and EMA of the same variables (same shapes)
                 optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs, weight)
-            _assign(models.train.variables, arrays["model"], "model", checkpoint_dir)
-            _assign(optimizer.variables, arrays["optimizer"], "optimizer", checkpoint_dir)
+            _assign(models.train.variables, arrays["model"])
+            _assign(optimizer.variables, arrays["optimizer"])
             if ema is not None:
-                _assign(ema.state_variables, arrays["ema"], "EMA", checkpoint_dir)
+                _assign(ema.state_variables, arrays["ema"])
             step.reload()                # the compiled step's own copy of the state (JAX) from the variables
-            best_weights = arrays.get("best")
+            best_weights = arrays["best"]
             history, global_step, after_plateau = state["history"], state["global_step"], state["after_plateau"]
             best_f1, best_epoch, best_scores = state["best_f1"], state["best_epoch"], state["best_scores"]
             first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
             encoder.stats.clear()
             encoder.stats.update(state["encoder_stats"])      # what encoding counted so far (reported)
+            encoder.clipped_texts = set(state["encoder_clipped"])   # so a clipped text is still counted once
             log(f"{label}: resuming from {checkpoint_dir} after epoch {state['epoch']}/{epochs}")
     started = time.perf_counter()
     for epoch in range(first_epoch, epochs + 1):
@@ -333,6 +355,7 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
                                  "after_plateau": after_plateau, "best_f1": best_f1, "best_epoch": best_epoch,
                                  "best_scores": best_scores, "history": history,
                                  "encoder_stats": dict(encoder.stats),
+                                 "encoder_clipped": sorted(encoder.clipped_texts),
                                  "seconds": seconds_before + time.perf_counter() - started},
                                 {"model": [v.numpy() for v in models.train.variables],
                                  "optimizer": [v.numpy() for v in optimizer.variables],

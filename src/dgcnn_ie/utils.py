@@ -1,10 +1,15 @@
-"""Small helpers shared by the stages."""
+"""Small helpers shared by the stages and the command-line tools."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import errno
+import os
 import random
+import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -37,6 +42,94 @@ def set_seed(seed: int) -> None:
 def log(msg: str) -> None:
     """Timestamped progress line on stderr (stdout stays free for data)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------- expected errors
+EXIT_ERROR = 2          # every expected error of every stage and command (argparse's usage errors are 2 too)
+
+
+def error_exit(message: str) -> int:
+    """Print ``error: <message>`` as one line on stderr (a multi-line reason is joined); returns `EXIT_ERROR`."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and exit status 2, like every other expected error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"error: {message} ({self.prog} --help)\n")
+
+
+# `data.atomic_write` / `atomic_dir` write ``.<name>.<pid>.<8 hex>.tmp`` (or ``.tmpdir``, ``.old``) beside
+# ``<name>``: an OS error on that temp file is reported as an error on ``<name>``, the path the user gave
+_TEMP_NAME = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.(tmp|tmpdir|old)$")
+
+
+def os_error_message(e: OSError, where: str | os.PathLike | None = None) -> str:
+    """``<path>: <reason> (<ERRNO>)`` for an OS failure, e.g. ``submission/x.json: Read-only file system (EROFS)``.
+
+    The path is the one the error names (a temp file of an atomic write stands for its target), else
+    ``where``: a write or close on an open file (a full disk) raises with no file name, and only the
+    caller knows what it was writing."""
+    named = [os.fsdecode(f) for f in (e.filename, e.filename2) if isinstance(f, (str, bytes, os.PathLike))]
+    if named:
+        head, name = os.path.split(named[0])
+        temp = _TEMP_NAME.match(name)
+        path = os.path.join(head, temp.group(1)) if temp else named[0]
+    else:
+        path = os.fspath(where) if where is not None else ""
+    code = errno.errorcode.get(e.errno, "") if isinstance(e.errno, int) else ""
+    reason = (e.strerror or str(e)) + (f" ({code})" if code else "")
+    return f"{path}: {reason}" if path else reason
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ log lines (CPU features, oneDNN, XLA...) off unless the user asked for them: call
+    before TensorFlow is imported; a ``TF_CPP_MIN_LOG_LEVEL`` the user set (e.g. 0, all of them) wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Around the imports that load TensorFlow: while ``TF_CPP_MIN_LOG_LEVEL`` is 3 (`quiet_tensorflow`'s
+    default), the process's stderr (file descriptor 2) goes to /dev/null.
+
+    TensorFlow 2.21 writes two lines at ``import tensorflow`` whatever the level ("WARNING: All log messages
+    before absl::InitializeLog() is called..." and "oneDNN custom operations are on..."): absl logs them
+    before TensorFlow applies its level. Nothing else is lost: Python's exceptions propagate and are
+    printed after the descriptor is restored. A user who sets another level sees everything."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3" or "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def run_child(command: list[str]) -> int:
+    """Run ``command`` to its end and return its exit status as a shell reports it (128 + signal when a
+    signal ended it, not Python's negative code). Ctrl-C reaches the child too (same process group): this
+    process waits for the child to finish its own clean-up instead of killing it, and passes a SIGTERM on."""
+    with subprocess.Popen(command) as child:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+        try:
+            while True:
+                try:
+                    code = child.wait()
+                    break
+                except KeyboardInterrupt:
+                    continue
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return 128 - code if code < 0 else code
 
 
 # ---------------------------------------------------------------------------------------- stopping cleanly

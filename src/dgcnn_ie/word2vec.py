@@ -5,25 +5,33 @@ labels unused) plus optional extra text files with one sentence a line.
 Training is reproducible: ``workers=1`` makes gensim process the corpus in one
 fixed order (several workers race for batches, so the updates and thus the
 vectors would depend on thread timing), and ``seed`` fixes the initial vectors
-and the negative and down-sampling draws. The saved file is byte-identical
-across runs because gensim's ``lifecycle_events`` (which records the date) are
-switched off before saving.
+and the negative and down-sampling draws. The saved files are plain data
+(`save_vectors`: a ``.npy`` array and a JSON word list, no pickle) and byte-identical
+across runs.
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .config import ConfigError
-from .layout import VECTORS_FILE
+from .layout import OLD_VECTORS_FILE, VECTORS_FILE, WORDS_FILE
 from .data import DataError, atomic_dir, casefold_text, read_dataset
 from .segment import Segmenter
 
 if TYPE_CHECKING:                    # gensim is imported where it is used: the model code never needs it
     from gensim.models import KeyedVectors
+
+WORDS_VERSION = 1
 
 
 def read_corpus_texts(paths: Sequence[tuple[str, str | os.PathLike]], schema, data,
@@ -97,20 +105,71 @@ def train_vectors(sentences: list[list[str]], *, dim: int, window: int, min_coun
 
 
 def save_vectors(kv: KeyedVectors, out_dir: str | os.PathLike) -> Path:
-    """Save ``kv`` as ``out_dir/vectors.kv`` (+ gensim's ``.npy`` side files); the folder is replaced atomically."""
+    """Save ``kv`` as ``out_dir/vectors.npy`` (float32 rows) + ``out_dir/words.json`` (the word of each row):
+    plain data, loadable without unpickling (gensim's own format pickles). Returns ``out_dir``; the folder
+    is replaced atomically, and the bytes depend only on the vectors (reproducible)."""
     out_dir = Path(out_dir)
+    vectors = np.ascontiguousarray(kv.vectors, dtype=np.float32)
+    words = [str(w) for w in kv.index_to_key]
     with atomic_dir(out_dir) as tmp:
-        kv.lifecycle_events = None           # otherwise the pickle records the date: not reproducible
-        kv.save(str(tmp / VECTORS_FILE))
-    return out_dir / VECTORS_FILE
+        with open(tmp / VECTORS_FILE, "wb") as f:
+            np.save(f, vectors, allow_pickle=False)
+        doc = {"version": WORDS_VERSION, "dim": int(vectors.shape[1]), "words": words}
+        (tmp / WORDS_FILE).write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out_dir
 
 
-def load_vectors(path: str | os.PathLike) -> KeyedVectors:
-    """KeyedVectors saved by ``save_vectors`` (the path of ``vectors.kv``)."""
-    if not Path(path).is_file():
-        raise DataError(f"{path}:1: no word vectors there; run the word2vec stage (dvc repro word2vec)")
-    from gensim.models import KeyedVectors
+@dataclass(frozen=True)
+class WordTable:
+    """Word vectors as loaded: ``vectors[i]`` is the vector of ``words[i]``; ``digest`` identifies the
+    saved files (a model records it, so that it is never run with other vectors)."""
+
+    words: tuple[str, ...]
+    vectors: np.ndarray
+    digest: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def load_vectors(folder: str | os.PathLike) -> WordTable:
+    """The word vectors ``save_vectors`` wrote to ``folder``, validated; no pickle is read (the array with
+    ``allow_pickle=False``, the words as JSON). A folder of gensim's pickled format is refused."""
+    folder = Path(folder)
+    if folder.name == OLD_VECTORS_FILE or (folder / OLD_VECTORS_FILE).exists():
+        raise DataError(f"{folder}:1: word vectors in gensim's pickled format ({OLD_VECTORS_FILE}), which is never "
+                        f"loaded (unpickling runs code): re-create them with this version (dvc repro: the word2vec "
+                        f"stage writes {VECTORS_FILE} + {WORDS_FILE}; every model retrains once, then re-export)")
+    from .trust import inside
+    array_path = inside(folder, VECTORS_FILE, f"{folder / VECTORS_FILE}:1")
+    words_path = inside(folder, WORDS_FILE, f"{folder / WORDS_FILE}:1")
+    if not array_path.is_file():
+        raise DataError(f"{array_path}:1: no word vectors there; run the word2vec stage (dvc repro word2vec)")
     try:
-        return KeyedVectors.load(str(path))
-    except Exception as e:      # a truncated pickle / .npy side file: name the file, not gensim's internals
-        raise DataError(f"{path}:1: corrupt or unreadable word vectors ({type(e).__name__}: {e})") from None
+        array_bytes, words_bytes = array_path.read_bytes(), words_path.read_bytes()
+        vectors = np.load(io.BytesIO(array_bytes), allow_pickle=False)
+        doc = json.loads(words_bytes.decode("utf-8"))
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as e:     # truncated, foreign or pickled content
+        raise DataError(f"{folder}:1: corrupt or unreadable word vectors ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:200]})") from None
+    words = _checked_words(words_path, doc, vectors)
+    digest = hashlib.sha256(hashlib.sha256(array_bytes).digest() + hashlib.sha256(words_bytes).digest()).hexdigest()
+    return WordTable(words, vectors, digest)
+
+
+def _checked_words(path: Path, doc, vectors: np.ndarray) -> tuple[str, ...]:
+    """The word list of ``words.json``, checked against the array: one distinct non-empty word per row."""
+    if vectors.dtype != np.float32 or vectors.ndim != 2 or not np.isfinite(vectors).all():
+        raise DataError(f"{path.with_name(VECTORS_FILE)}:1: a finite float32 matrix expected, got "
+                        f"{vectors.dtype} of shape {vectors.shape}")
+    if not isinstance(doc, dict) or doc.get("version") != WORDS_VERSION or set(doc) != {"version", "dim", "words"}:
+        raise DataError(f"{path}:1: version: a word list of version {WORDS_VERSION} expected "
+                        f"(keys version, dim, words)")
+    words = doc["words"]
+    if doc["dim"] != vectors.shape[1] or not isinstance(words, list) or len(words) != len(vectors):
+        raise DataError(f"{path}:1: words: {len(words) if isinstance(words, list) else '?'} words of dim "
+                        f"{doc['dim']!r} for {vectors.shape[0]} vectors of dim {vectors.shape[1]}")
+    if not all(isinstance(w, str) and w for w in words) or len(set(words)) != len(words):
+        raise DataError(f"{path}:1: words: every word must be a distinct non-empty string")
+    return tuple(words)

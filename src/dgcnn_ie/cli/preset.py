@@ -6,19 +6,23 @@
 NAME is a file under `presets/` of the current directory (or a path to a YAML file). A preset holds
 only overrides, in the layout of params.yaml; before printing or running, the overrides are applied
 to `params.yaml` and the result is validated like any params file (an unknown key or a bad value is a
-one-line error naming the preset file and the key). Options after `--run` go to `dvc exp run` as
+one-line error naming the preset file and the key; a params.yaml that is not a mapping of sections,
+e.g. empty or a list, is one naming params.yaml). Options after `--run` go to `dvc exp run` as
 given and come after the preset's, so a `-S` there wins (e.g. the data source).
+
+Exit status: 0 done; 2 an expected error (one line ``error: <file:line or key>: <reason>``);
+with ``--run``, DVC's own status (128 + signal when a signal stopped it).
 """
 from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..config import PARAMS_FILE, Config, ConfigError, config_from_dict, read_params
+from ..utils import error_exit, os_error_message, run_child
 
 PRESETS_DIR = Path("presets")
 
@@ -27,6 +31,20 @@ def preset_path(name: str) -> Path:
     """``presets/<name>.yaml``, or ``name`` itself when it is a path to a file."""
     path = Path(name)
     return path if path.suffix in (".yaml", ".yml") else PRESETS_DIR / f"{name}.yaml"
+
+
+_KINDS = {list: "a list", str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def read_base(path: str | Path = PARAMS_FILE) -> dict:
+    """The params file the preset applies to, checked to be a mapping first: merging into a list, a scalar
+    or nothing would fail with no file named (an AttributeError); its values are checked after the merge."""
+    doc, _ = read_params(path)
+    if not isinstance(doc, dict) or not doc:
+        kind = "nothing" if doc is None or doc == {} else _KINDS.get(type(doc), f"a {type(doc).__name__}")
+        raise ConfigError(f"{path}:1: a params file is a mapping of sections (seed, data, model...), "
+                          f"this one holds {kind}")
+    return doc
 
 
 def read_preset(path: Path) -> dict:
@@ -64,7 +82,7 @@ def apply(params: dict, overrides: dict) -> dict:
 
 def checked_config(path: Path, params_file: str | Path = PARAMS_FILE) -> Config:
     """The Config that params.yaml with the preset applied gives; errors name the preset file."""
-    return _checked(read_params(params_file)[0], read_preset(path), path, params_file)
+    return _checked(read_base(params_file), read_preset(path), path, params_file)
 
 
 def _checked(params: dict, overrides: dict, path: Path, params_file) -> Config:
@@ -109,19 +127,20 @@ def cli(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     path = preset_path(name)
     try:
-        params, overrides = read_params(PARAMS_FILE)[0], read_preset(path)
+        params, overrides = read_base(PARAMS_FILE), read_preset(path)
         _checked(params, overrides, path, PARAMS_FILE)
         options = set_options(overrides, params)
     except ConfigError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 2
+        return error_exit(str(e))
     if not rest:
         sys.stdout.write(shlex.join(options) + "\n")
         return 0
     if rest[0] != "--run":
-        sys.stderr.write(f"error: unknown option {rest[0]!r} (dgcnn-ie preset NAME [--run [dvc exp run options]])\n")
-        return 2
-    return subprocess.run(run_command(name, options, rest[1:])).returncode
+        return error_exit(f"unknown option {rest[0]!r} (dgcnn-ie preset NAME [--run [dvc exp run options]])")
+    try:
+        return run_child(run_command(name, options, rest[1:]))
+    except OSError as e:
+        return error_exit(os_error_message(e, "dvc exp run"))
 
 
 def run_command(name: str, options: list[str], extra: list[str]) -> list[str]:

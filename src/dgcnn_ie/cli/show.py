@@ -12,11 +12,14 @@ runs it with:
 - ``--drop DEPENDENCIES``: no dependency-hash columns (`dvc exp show` without this command shows them).
 
 Every other argument goes to `dvc exp show` as given (``--csv``, ``-A``, ``--no-pager``, ``--sort-by``...).
+Exit status: DVC's (128 + signal when a signal stopped it); 2 with one line ``error: ...`` when DVC
+cannot be started.
 """
 from __future__ import annotations
 
-import subprocess
 import sys
+
+from ..utils import error_exit, os_error_message, run_child
 
 # (metrics file prefix, shown only when two files share a key) + dotted key; family names are identifiers
 HEADLINE = (r"(reports/evaluate/metrics\.json:)?f1$",
@@ -37,7 +40,10 @@ def cli(argv: list[str] | None = None) -> int:
     if args[:1] in (["-h"], ["--help"]):
         sys.stdout.write(__doc__ + "\nRuns: " + " ".join(command(["ARGS..."])[1:]) + "\n")
         return 0
-    return subprocess.run(command(args)).returncode
+    try:
+        return run_child(command(args))
+    except OSError as e:
+        return error_exit(os_error_message(e, "dvc exp show"))
 
 
 if __name__ == "__main__":

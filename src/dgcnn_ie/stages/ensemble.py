@@ -93,7 +93,7 @@ def run(config: Config) -> dict:
     scores = {"oof": oof_scores(raw, cleaned, assignment, folds, families, schema, data.normalize)}
 
     dirs = {fam: [layout.cv(fam, f).model_dir for f in folds] for fam in families}
-    loaded = ensemble.load_models([d for fam in families for d in dirs[fam]])
+    loaded = ensemble.load_models([d for fam in families for d in dirs[fam]], word2vec_path=layout.WORD2VEC_DIR)
     members = {fam: [loaded[str(d)] for d in dirs[fam]] for fam in families}
     uses_prior = {fam: config.families[fam].prior for fam in families}
     submitted = ensemble.system_members(mode, families, folds)
@@ -151,6 +151,7 @@ def run(config: Config) -> dict:
     kb = KnowledgeBase.build(cleaned, schema) if fold_kbs is None and any(uses_prior[fam] for fam in submitted) \
         else None
     export_system(layout.SYSTEM_DIR, fmt=data.format, normalize=data.normalize, mode=mode,
+                  fold_count=max(assignment) + 1,      # folds.k: make_folds leaves no fold empty
                   members=[SystemMember(fam, uses_prior[fam], tuple(fs)) for fam, fs in submitted.items()],
                   model_dirs={(fam, f): layout.cv(fam, f).model_dir for fam, fs in submitted.items() for f in fs},
                   schema=schema, thresholds=thresholds, batch_size=batch_size, word2vec_dir=layout.WORD2VEC_DIR,

@@ -26,7 +26,7 @@ PARAMS = ("data.format", "data.normalize", "data.on_error", "decode", "rules.pre
 def run(config: Config) -> dict:
     """Score the single model on dev, predict test; returns the metrics written."""
     data = config.data
-    extractor = load_extractor(layout.SINGLE_MODEL_DIR)
+    extractor = load_extractor(layout.SINGLE_MODEL_DIR, word2vec_path=layout.WORD2VEC_DIR)
     extractor.thresholds = Thresholds.from_config(config.decode)
     batch_size = config.decode.batch_size
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)

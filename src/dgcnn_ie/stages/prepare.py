@@ -10,7 +10,11 @@ Outputs keep the competition format, one JSON object per line, in input order:
 train and dev lines the reader had to skip (malformed JSON, not UTF-8, missing or empty
 text, no `spo_list`) are left out and counted in `reports/data/read.json` (each an error
 under `data.on_error: raise`); a test line that is not a readable JSON object is always an
-error, since the submission must answer it (one without a text is answered empty).
+error, since the submission must answer it (one without a text is answered empty), and so is a
+test file with no line to predict (empty, blank lines only, or no line with a text), and a
+training file with no usable sample. A dev file with no usable sample (e.g. empty) is accepted:
+`train` then holds out a seeded 10% of the training samples for model selection, and `evaluate`
+reports no dev score.
 Triples that could not be located stay in the line and are counted there too (every
 reader downstream skips them again the same way).
 
@@ -70,8 +74,10 @@ def run(config: Config) -> dict:
 
     # every test line must be answered in the submission: one that cannot be read is an error now,
     # not a counted skip that `submit` would find after every model has trained
-    read_test_lines(root / source.test)
+    test_lines = read_test_lines(root / source.test)
     train = read_file(source.train)
+    if not train:        # before the hold-out, whose complaint about dev_fraction would mislead
+        raise DataError(f"{root / source.train}:1: no usable training sample")
     if source.dev:
         dev = read_file(source.dev)
         held_out = 0
@@ -80,8 +86,10 @@ def run(config: Config) -> dict:
         held_out = len(dev)
         log(f"no dev file: held out {held_out} of the training samples as dev (seed {config.seed})")
     test = read_file(source.test, labelled=False)
-    if not train:
-        raise DataError(f"{root / source.train}:1: no usable training sample")
+    if not test:         # nothing to predict: every model would train for an empty submission
+        why = (f"none of its {len(test_lines)} line(s) has a non-empty 'text'" if test_lines
+               else "the file is empty or has only blank lines")
+        raise DataError(f"{root / source.test}:1: no readable line: {why}")
 
     label_rules = [name for name in LABEL_RULES if getattr(config.rules.labels, name)]
     for name in label_rules:

@@ -26,6 +26,7 @@ Missing inputs are skipped and logged.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Callable
@@ -52,7 +53,7 @@ def _read_json(path: Path):
 def _fold_model_api() -> tuple[Callable, Callable]:
     """(load a fold model folder, make a model input from texts): the real extractor (imports TensorFlow)."""
     from ..extractor import TextBatch, load_extractor
-    return load_extractor, TextBatch
+    return functools.partial(load_extractor, word2vec_path=layout.WORD2VEC_DIR), TextBatch
 
 
 def _histories(paths: dict[str, Path]) -> dict[str, list]:

@@ -5,19 +5,20 @@
 It validates the whole params file before the stage does any work (a typo'd key, a wrong
 type or an unknown choice stops every stage, not only the one that reads it), removes what
 killed processes left behind (`data.remove_stale_temps`), hands the stage the config
-limited to its declared ``PARAMS``, and turns expected errors (data, params and model-file
-problems: `DataError`; a missing input file) into one line ``error: <file:line or key>:
-<reason>`` and exit status 2; any other exception is a bug and keeps its traceback.
-SIGTERM and SIGINT stop the stage cleanly: temp files are removed on the way out, and a
+limited to its declared ``PARAMS``, and turns expected errors into one line ``error: <file:line
+or key or path>: <reason>`` and exit status 2: data, params and model-file problems (`DataError`), a
+missing input file, and any other OS failure (a read-only target, a folder where a file is expected,
+a full disk, no permission: ``error: submission/x.json: Read-only file system (EROFS)``); an atomic
+write leaves the old output as it was and no temp file. Any other exception is a bug and keeps its
+traceback. SIGTERM and SIGINT stop the stage cleanly: temp files are removed on the way out, and a
 training resumes from its last epoch checkpoint on the next run (exit status 128 + signal).
 Only the chosen stage's module is imported, so ``--help`` of a stage that does not train
-never loads TensorFlow.
+never loads TensorFlow; TensorFlow's C++ log lines are off unless ``TF_CPP_MIN_LOG_LEVEL`` is set
+(`utils.quiet_tensorflow`).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
-import os
 import signal
 import sys
 import time
@@ -26,13 +27,11 @@ from types import ModuleType
 from .. import layout
 from ..config import PARAMS_FILE, Config, check_keys, load_config
 from ..data import DataError, remove_stale_temps
-from ..utils import Stopped, log, stop_on_signals
+from ..utils import (EXIT_ERROR, OneLineParser, Stopped, error_exit, log, os_error_message, quiet_native_logs,
+                     quiet_tensorflow, stop_on_signals)
 
 STAGES = ("prepare", "folds", "word2vec", "train", "evaluate", "cv_raw", "clean", "prior", "cv", "ensemble",
           "submit", "report")
-EXIT_ERROR = 2
-
-
 
 
 def stage_module(name: str) -> ModuleType:
@@ -77,19 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else EXIT_ERROR
     name = argv[0]
     if name not in STAGES:
-        sys.stderr.write(f"error: unknown stage {name!r}\n" + _usage())
-        return EXIT_ERROR
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return error_exit(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    quiet_tensorflow()
     config = None
     if not {"-h", "--help"} & set(argv[1:]):      # a params error is reported before TensorFlow loads
-        pre = argparse.ArgumentParser(add_help=False)
+        pre = OneLineParser(add_help=False)
         pre.add_argument("--params", default=PARAMS_FILE)
         try:
             config = load_config(pre.parse_known_args(argv[1:])[0].params)
         except DataError as e:
-            return _error(str(e))
-    module = stage_module(name)
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__} {name}",
+            return error_exit(str(e))
+    with quiet_native_logs():
+        module = stage_module(name)
+    parser = OneLineParser(prog=f"python -m {__package__} {name}",
                                      description=(module.__doc__ or "").strip().splitlines()[0])
     parser.add_argument("--params", default=PARAMS_FILE, help=f"parameters file (default {PARAMS_FILE})")
     if hasattr(module, "add_arguments"):
@@ -101,17 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         with stop_on_signals():
             _run(module, config, **options)
     except DataError as e:
-        return _error(str(e))
+        return error_exit(str(e))
     except FileNotFoundError as e:
-        return _error(f"{e.filename or e}: no such file or folder (run the stages before {name}: dvc repro)")
+        return error_exit(f"{e.filename or e}: no such file or folder (run the stages before {name}: dvc repro)")
+    except OSError as e:
+        return error_exit(os_error_message(e, f"stage {name}"))
     except Stopped as e:
-        _error(f"stage {name} stopped by {signal.Signals(e.signum).name} after {time.perf_counter() - started:.0f}s; "
-               f"its outputs are as they were (a training resumes at its next epoch on the next run)")
+        error_exit(f"stage {name} stopped by {signal.Signals(e.signum).name} after "
+                   f"{time.perf_counter() - started:.0f}s; its outputs are as they were "
+                   f"(a training resumes at its next epoch on the next run)")
         return 128 + e.signum
     log(f"stage {name}: done in {time.perf_counter() - started:.1f}s")
     return 0
-
-
-def _error(message: str) -> int:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
-    return EXIT_ERROR

@@ -1,6 +1,6 @@
 """DVC stage `train`: one model without prior features on the full training file.
 
-Reads the prepared train and dev files and the word vectors `models/word2vec/vectors.kv`
+Reads the prepared train and dev files and the word vectors `models/word2vec/`
 (unless `model.use_word_vectors` is false). The char vocabulary is built from the train
 and dev texts (`model.min_char_count`). Model selection decodes the dev file at
 `train.selection_thresholds` (saved with the model). Writes:

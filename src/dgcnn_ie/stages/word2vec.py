@@ -2,8 +2,8 @@
 
 Reads the prepared train and dev texts (labels unused), the `word2vec.extra_dir` text files
 and `data/prepared/test_texts.txt` (the test texts when `word2vec.include_test`, written by
-prepare; empty otherwise, so a new test file does not retrain the vectors). Writes `models/word2vec/vectors.kv` (gensim
-KeyedVectors, with `.npy` side files when the vocabulary is large) and the metric
+prepare; empty otherwise, so a new test file does not retrain the vectors). Writes `models/word2vec/` (`vectors.npy`
++ `words.json`: plain data, no pickle; `word2vec.save_vectors`) and the metric
 `reports/word2vec/stats.json`.
 """
 from __future__ import annotations
