@@ -34,7 +34,7 @@ from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
 from .segment import get_segmenter
-from .trust import Fields, check_keras_config, inside, read_json
+from .trust import Fields, check_keras_config, inside, read_versioned
 from .utils import deferred_stop, log, raise_if_stopped
 
 CONFIG_VERSION = 2      # 2: no word2vec path, the vectors' digest and the weights' signature
@@ -275,13 +275,8 @@ class SavedConfig:
 def read_config(directory: Path) -> SavedConfig:
     """Every key of config.json checked (types, ranges, choices; unknown keys refused), errors naming the key."""
     path = directory / CONFIG_FILE
-    doc = read_json(directory, CONFIG_FILE)
-    if isinstance(doc, dict) and doc.get("version") != CONFIG_VERSION:
-        raise DataError(f"{path}:1: version: {doc.get('version')!r}, expected {CONFIG_VERSION}: a folder of an "
-                        f"earlier version (its word vectors were gensim pickles, never loaded now): re-create it "
-                        f"with this version (dvc repro: every model retrains once)")
-    f = Fields(path, doc)
-    f.int("version")
+    f = read_versioned(directory, CONFIG_FILE, CONFIG_VERSION,
+                       "re-create it with this version (dvc repro: every model retrains once)")
     try:
         model = model_config_from_dict(f.raw("model"), f"{path}:1: model")
     except DataError as e:

@@ -34,7 +34,7 @@ from .data import FORMATS, NORMALIZE, DataError, Sample, Schema, Triple, atomic_
 from .decode import Thresholds
 from .prior import NO_SAMPLE_IDS, KnowledgeBase
 from .rules import PREDICTION_RULES, RuleSet
-from .trust import Fields, inside, read_json
+from .trust import Fields, inside, read_json, read_versioned
 
 VERSION = 3          # 3: word vectors as vectors.npy + words.json (no pickle), fold_count, validated on load
 SYSTEM_FILE, SCHEMA_FILE, KB_FILE = "system.json", "schema.json", "kb.json"
@@ -137,13 +137,8 @@ def read_system_doc(directory: Path) -> SystemDoc:
     consistent with the mode (single: one family, one fold; average: one family), family names as params'
     (a folder name), distinct folds below ``fold_count``; errors name the key and the member."""
     path = directory / SYSTEM_FILE
-    doc = read_json(directory, SYSTEM_FILE)
-    if isinstance(doc, dict) and doc.get("version") != VERSION:
-        raise DataError(f"{path}:1: version: {doc.get('version')!r}, expected {VERSION}: a folder of an earlier "
-                        f"version (its word vectors were gensim pickles, never loaded now): re-export it with this "
-                        f"version (dvc repro ensemble; the word vectors' new format retrains every model once)")
-    f = Fields(path, doc)
-    f.int("version")
+    f = read_versioned(directory, SYSTEM_FILE, VERSION, "re-export it with this version (dvc repro ensemble; the "
+                                                        "word vectors' new format retrains every model once)")
     thresholds = f.object("thresholds")
     system = SystemDoc(
         format=f.choice("format", FORMATS), normalize=f.choice("normalize", NORMALIZE),

@@ -59,6 +59,19 @@ def read_json(root, relative: str | Path, what: str | None = None) -> Any:
         raise DataError(f"{path}:1: not a JSON file ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
 
 
+def read_versioned(root, relative: str, version: int, remedy: str) -> "Fields":
+    """`Fields` of the JSON object at ``root/relative``, whose "version" must be ``version``: a file of an
+    earlier version (whose word vectors were gensim pickles, never loaded now) is refused, saying ``remedy``."""
+    path = Path(root) / relative
+    doc = read_json(root, relative)
+    if isinstance(doc, dict) and doc.get("version") != version:
+        raise DataError(f"{path}:1: version: {doc.get('version')!r}, expected {version}: a folder of an earlier "
+                        f"version (its word vectors were gensim pickles, never loaded now): {remedy}")
+    fields = Fields(path, doc)
+    fields.int("version")
+    return fields
+
+
 class Fields:
     """Typed reads of one JSON object, each error naming the file and the key.
 
