@@ -220,9 +220,22 @@ def test_predict_refuses_output_that_is_its_input(project, how):
      "error: in.json: is the same file as --input in.json"),
     (["--model", "model", "--input", "in.json", "--output", "out.json", "--batch-size", "0"],
      "error: argument --batch-size: '0' is not a positive integer"),
+    (["--model", "system", "--input", "in.json", "--output", "system/system.json"],
+     "error: system/system.json: lies in the model folder system"),
+    (["--model", "model", "--input", "in.json", "--output", "model/sub/x.json"],
+     "error: model/sub/x.json: lies in the model folder model"),
+    (["--model", "model", "--input", "in.json", "--output", "link.json"],
+     "error: link.json: is a symlink; give the file it leads to, or - for stdout"),
+    (["--model", "model", "--input", "in.json", "--output", "loop.json"], "error: loop.json: cannot be resolved"),
+    (["--model", "system", "--input", "in.json", "--output", "out.json", "--word2vec", "w2v"],
+     "error: w2v: a system folder carries its own word vectors"),
+    (["--model", "model", "--input", "in.json", "--output", "out.json", "--metrics", "-"],
+     "error: -: --metrics takes a file"),
 ])
 def test_predict_checks_arguments_before_loading_tensorflow(project, args, expected):
     (project / "empty").mkdir()
+    (project / "link.json").symlink_to(project / "elsewhere.json")     # a symlink output would be replaced
+    (project / "loop.json").symlink_to(project / "loop.json")
     proc, seconds, heavy = _predict(project, *args)
     assert _one_line(proc).startswith(expected), proc.stderr.decode()
     assert heavy == [] and seconds < 5, (heavy, seconds)         # about 0.3 s; 5 for a loaded CI machine
@@ -368,7 +381,7 @@ def _stdin(monkeypatch, data: bytes):
 def test_stdin_json_object_lines_are_read_as_json_lines(project, monkeypatch, capsys):
     fake = FakePredictor()
     _fake_model(monkeypatch, fake, system=True)
-    lines = ["\ufeff罗仪曼是中国著名演员", '{"text": "田菊萱是作家", "id": 7, "spo_list": [1]}', "",
+    lines = ["\ufeff罗仪曼是中国著名演员", '\ufeff{"text": "田菊萱是作家", "id": 7, "spo_list": [1]}', "",
              '{"id": 8}', '"引号"', '{"text": "  "}']
     _stdin(monkeypatch, "\n".join(lines).encode() + b"\n")
     monkeypatch.chdir(project)

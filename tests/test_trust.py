@@ -336,3 +336,104 @@ def test_loading_and_predicting_a_whole_system_never_unpickles(built, tmp_path):
                          text=True, timeout=300)
     assert run.returncode == 0 and "AUDIT-OK" in run.stdout, run.stderr[-3000:]
     assert len((tmp_path / "out.json").read_text(encoding="utf-8").splitlines()) == len(built["texts"])
+
+
+# --- hostile shapes: deep nesting, duplicate keys, loops, FIFOs, huge headers, bombs ---------------------------
+
+JSON_FILES = ["system.json", "schema.json", "kb_fold1.json", "word2vec/words.json", "models/plain/fold0/config.json",
+              "models/plain/fold0/char_vocab.json", "models/prior/fold1/schema.json"]
+
+
+@pytest.mark.parametrize("relative", JSON_FILES)
+def test_a_json_file_nested_too_deeply_is_refused_in_one_line(system_copy, relative):
+    (system_copy / relative).write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    _refused(system_copy, rf"{relative.split('/')[-1]}:1: ")
+
+
+def test_duplicate_keys_are_refused(system_copy):
+    text = (system_copy / "system.json").read_text(encoding="utf-8")
+    (system_copy / "system.json").write_text(text.replace('"mode":', '"mode": "single", "mode":', 1),
+                                             encoding="utf-8")
+    _refused(system_copy, r"system.json:1: not a JSON file \(ValueError: duplicate key 'mode'\)")
+
+
+def test_a_schema_without_its_predicate_list_is_refused(system_copy):
+    _edit_json(system_copy / "schema.json", lambda d: d.pop("predicates"))
+    _refused(system_copy, r"schema.json:1: not a saved schema \(KeyError")
+
+
+def test_an_unknown_key_in_the_char_vocabulary_is_refused(system_copy):
+    _edit_json(system_copy / "models/plain/fold0/char_vocab.json", lambda d: d.update(extra=1))
+    _refused(system_copy, r"char_vocab.json:1: extra: unknown key")
+
+
+@pytest.mark.parametrize("family, match", [("plain\n", "is not a family name"), ("a" * 65, "is not a family name")])
+def test_family_names_are_matched_whole_and_short(system_copy, family, match):
+    _edit_json(system_copy / "system.json", lambda d: d["members"][0].update(family=family))
+    _refused(system_copy, match)
+
+
+def test_a_huge_fold_count_is_refused(system_copy):
+    _edit_json(system_copy / "system.json", lambda d: d.update(fold_count=10 ** 299))
+    _refused(system_copy, r"fold_count: .* is outside \[1, 1000\]")
+
+
+@pytest.mark.parametrize("relative", ["kb_fold1.json", "word2vec", "models/plain"])
+def test_a_symlink_loop_is_refused_in_one_line(system_copy, relative):
+    path = system_copy / relative
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    os.symlink(path.name, path)
+    _refused(system_copy, r"cannot be resolved")
+
+
+@pytest.mark.parametrize("relative", ["system.json", "kb_fold1.json", "schema.json", "word2vec/words.json",
+                                      "word2vec/vectors.npy", "models/plain/fold0/config.json"])
+def test_a_fifo_in_place_of_a_file_is_refused_without_blocking(system_copy, relative):
+    """Reading a FIFO would block for ever: every file a load reads must be a regular file."""
+    import signal
+    (system_copy / relative).unlink()
+    os.mkfifo(system_copy / relative)
+
+    def hung(*_):
+        raise TimeoutError(f"loading blocked on the FIFO {relative}")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        if relative == "system.json":      # `is_system` (predict) finds no system file: the load says what it is
+            with pytest.raises(DataError, match="not a regular file"):
+                System.load(system_copy)
+        else:
+            _refused(system_copy, r"not a regular file|leads outside|not there")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_vectors_header_declaring_a_huge_matrix_is_refused_before_allocating(system_copy):
+    """A .npy header may declare any shape; it is checked against the bytes that follow, so a 16 TB
+    declaration costs nothing (np.load would try to allocate it)."""
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 4), }"
+    header += " " * (63 - len(header) % 64) + "\n"
+    data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64)
+    (system_copy / "word2vec/vectors.npy").write_bytes(data)
+    _refused(system_copy, r"vectors.npy:1: corrupt or unreadable word vectors \(ValueError: the header declares "
+                          r"1000000000000 x 4 floats")
+
+
+@pytest.mark.parametrize("descr, shape, match", [("|O", "(2, 4)", "float32 matrix expected"),
+                                                  ("<f8", "(2, 4)", "float32 matrix expected"),
+                                                  ("<f4", "(8,)", "float32 matrix expected")])
+def test_vectors_of_another_dtype_or_shape_are_refused(system_copy, descr, shape, match):
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}"
+    header += " " * (63 - len(header) % 64) + "\n"
+    data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64)
+    (system_copy / "word2vec/vectors.npy").write_bytes(data)
+    _refused(system_copy, match)
+
+
+def test_a_model_file_whose_layer_config_inflates_past_the_limit_is_refused(system_copy, monkeypatch):
+    """A decompression bomb in model.keras's config.json is refused by its declared size, before it is inflated
+    (the limit is lowered here so that the test stays small)."""
+    import dgcnn_ie.trust as trust
+    monkeypatch.setattr(trust, "MAX_KERAS_CONFIG_BYTES", 1000)
+    _refused(system_copy, r"model.keras:1: corrupt or unreadable model file \(ValueError: config.json of \d+ bytes")

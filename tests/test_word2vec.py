@@ -164,7 +164,7 @@ def test_missing_or_corrupt_vectors_file_explains(tmp_path):
     save_vectors(kv, tmp_path / "w2v")
     data = (tmp_path / "w2v/vectors.npy").read_bytes()
     (tmp_path / "w2v/vectors.npy").write_bytes(data[:-5])                        # truncated
-    with pytest.raises(DataError, match="w2v:1: corrupt or unreadable word vectors"):
+    with pytest.raises(DataError, match="w2v/vectors.npy:1: corrupt or unreadable word vectors"):
         load_vectors(tmp_path / "w2v")
     (tmp_path / "w2v/vectors.npy").write_bytes(data)
     words = json.loads((tmp_path / "w2v/words.json").read_text(encoding="utf-8"))

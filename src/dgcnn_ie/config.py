@@ -39,7 +39,7 @@ TEST_KBS = ("all", "fold")
 PARAMS_FILE = "params.yaml"
 
 
-FAMILY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+FAMILY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")     # a folder name: use fullmatch
 
 
 class ConfigError(DataError):
@@ -437,9 +437,10 @@ def _check_cross(cfg: Config, b: _Builder) -> None:
         raise b.error("cv.folds", f"cv.folds: fold {bad[0]} does not exist with folds.k {cfg.folds.k} "
                                   f"(folds are 0..{cfg.folds.k - 1})")
     for name in cfg.families:
-        if not FAMILY_NAME.match(name):
+        if not FAMILY_NAME.fullmatch(name):
             raise b.error(f"families.{name}", f"families.{name}: a family name is a folder and a command-line "
-                                              f"argument: letters, digits, _ and - only, starting with a letter")
+                                              f"argument: letters, digits, _ and - only, starting with a letter, "
+                                              f"at most 64")
     unknown = [f for f in cfg.cv.families if f not in cfg.families]
     if unknown:
         raise b.error("cv.families", f"cv.families: {unknown[0]!r} is not a family declared under families "

@@ -148,9 +148,11 @@ class Schema:
                 doc = json.load(f)
             schema = cls(doc["format"], {p: [tuple(t) for t in v] for p, v in doc["types"].items()},
                          {p: tuple(s) for p, s in doc["slots"].items()})
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise DataError(f"{path}:1: not a saved schema ({type(e).__name__}: {e})") from e
-        if list(schema.predicates) != doc["predicates"]:
+            predicates = doc["predicates"]
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:   # JSONDecodeError: ValueError
+            raise DataError(f"{path}:1: not a saved schema ({type(e).__name__}: {' '.join(str(e).split())[:200]})") \
+                from None
+        if list(schema.predicates) != predicates:
             raise DataError(f"{path}:1: predicate order does not match its type table")
         return schema
 

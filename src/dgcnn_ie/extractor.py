@@ -34,7 +34,7 @@ from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
 from .segment import get_segmenter
-from .trust import Fields, check_keras_config, inside, read_versioned
+from .trust import Fields, check_keras_config, inside, read_json, read_versioned
 from .utils import deferred_stop, log, raise_if_stopped
 
 CONFIG_VERSION = 2      # 2: no word2vec path, the vectors' digest and the weights' signature
@@ -320,19 +320,22 @@ def load_extractor(directory, word2vec_path=None, prior=None) -> Extractor:
             raise DataError(f"{directory / name}:1: not there: {directory} is not a saved extractor "
                             f"(run the stage that trains it)")
     cfg = read_config(directory)
-    schema = Schema.load(inside(directory, SCHEMA_FILE, f"{directory / SCHEMA_FILE}:1"))
+    schema = Schema.load(inside(directory, SCHEMA_FILE, f"{directory / SCHEMA_FILE}:1", file=True))
     if len(schema) != cfg.num_predicates:
         raise DataError(f"{directory / CONFIG_FILE}:1: num_predicates: {cfg.num_predicates}, but "
                         f"{SCHEMA_FILE} has {len(schema)}")
-    vocab_path = inside(directory, VOCAB_FILE, f"{directory / VOCAB_FILE}:1")
+    vocab_path = directory / VOCAB_FILE
+    v = Fields(vocab_path, read_json(directory, VOCAB_FILE))
+    chars, min_count = v.list("chars"), v.int("min_count", lo=1)
+    v.done()
     try:
-        vocab = CharVocab.load(vocab_path)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _model_file_error(vocab_path, e) from None
+        vocab = CharVocab(chars, min_count)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{vocab_path}:1: chars: {e}") from None
     if len(vocab) != cfg.vocab_size:
         raise DataError(f"{vocab_path}:1: {len(vocab)} chars, config.json's vocab_size is {cfg.vocab_size}")
     words = _word_vectors(directory, cfg, word2vec_path)
-    model_path = inside(directory, MODEL_FILE, f"{directory / MODEL_FILE}:1")
+    model_path = inside(directory, MODEL_FILE, f"{directory / MODEL_FILE}:1", file=True)
     check_keras_config(model_path)
     try:
         models = load_models(model_path)

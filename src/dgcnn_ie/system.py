@@ -40,6 +40,7 @@ VERSION = 3          # 3: word vectors as vectors.npy + words.json (no pickle), 
 SYSTEM_FILE, SCHEMA_FILE, KB_FILE = "system.json", "schema.json", "kb.json"
 MODELS_DIR, WORD2VEC_DIR = "models", "word2vec"
 TEST_KBS = ("all", "fold")
+MAX_FOLDS = 1000          # folds a system.json may name (the fold folders' names stay short)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def read_system_doc(directory: Path) -> SystemDoc:
     thresholds = f.object("thresholds")
     system = SystemDoc(
         format=f.choice("format", FORMATS), normalize=f.choice("normalize", NORMALIZE),
-        mode=f.choice("mode", ENSEMBLE_MODES), fold_count=f.int("fold_count", lo=1),
+        mode=f.choice("mode", ENSEMBLE_MODES), fold_count=f.int("fold_count", lo=1, hi=MAX_FOLDS),
         thresholds=Thresholds(thresholds.probability("start"), thresholds.probability("end")),
         batch_size=f.int("batch_size", lo=1), members=(), word_vectors=f.bool("word_vectors"),
         rules=tuple(f.list("rules")), test_kb=f.choice("test_kb", TEST_KBS))
@@ -167,7 +168,7 @@ def _member(path: Path, i: int, doc, fold_count: int) -> Member:
     m = Fields(path, doc, f"members[{i}].")
     family, prior, folds = m.raw("family"), m.bool("prior"), m.list("folds")
     m.done()
-    if not isinstance(family, str) or not FAMILY_NAME.match(family):
+    if not isinstance(family, str) or not FAMILY_NAME.fullmatch(family):
         raise m.error(f"members[{i}].family", f"{family!r} is not a family name (a letter, then letters, digits, "
                                                f"_ or -)")
     if not folds or any(isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < fold_count for x in folds) \
@@ -198,7 +199,7 @@ class System:
         from .extractor import load_extractor
         directory = Path(directory)
         doc = read_system_doc(directory)
-        schema = Schema.load(inside(directory, SCHEMA_FILE, f"{directory / SYSTEM_FILE}:1: {SCHEMA_FILE}"))
+        schema = Schema.load(inside(directory, SCHEMA_FILE, f"{directory / SYSTEM_FILE}:1: {SCHEMA_FILE}", file=True))
         if schema.format != doc.format:
             raise DataError(f"{directory / SCHEMA_FILE}:1: format: {schema.format}, system.json says {doc.format}")
         vectors = inside(directory, WORD2VEC_DIR, f"{directory / SYSTEM_FILE}:1: word_vectors") \

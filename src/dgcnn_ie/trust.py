@@ -33,28 +33,52 @@ OWN_PACKAGE = "dgcnn_ie"
 FORBIDDEN_CLASSES = ("Lambda", "TorchModuleWrapper")     # both carry arbitrary Python when deserialised
 
 
-def inside(root, relative: str | Path, what: str) -> Path:
+MAX_KERAS_CONFIG_BYTES = 64 << 20     # a model's layer config is kilobytes; more is a decompression bomb
+
+
+def inside(root, relative: str | Path, what: str, *, file: bool = False) -> Path:
     """``root / relative``, refused unless ``relative`` is a relative path that, with every symlink
-    resolved, stays inside ``root``; ``what`` names the file and key for the error."""
+    resolved, stays inside ``root``; with ``file``, it must also be a regular file (a FIFO or device would
+    block or never end). ``what`` names the file and key for the error."""
     relative = Path(relative)
     if relative.is_absolute() or ".." in relative.parts:
         raise DataError(f"{what}: {str(relative)!r} is not a path inside {root}")
     root = Path(root)
     path = root / relative
-    real_root, real = root.resolve(), path.resolve()
+    try:
+        real_root, real = root.resolve(), path.resolve()
+    except (OSError, RuntimeError) as e:          # Python 3.11 raises RuntimeError on a symlink loop
+        raise DataError(f"{what}: {path} cannot be resolved ({' '.join(str(e).split())})") from None
     if real != real_root and real_root not in real.parents:
         raise DataError(f"{what}: {path} leads outside {root} (to {real})")
+    if file and not path.is_file():
+        raise DataError(f"{path}:1: {'not a regular file' if path.exists() else 'not there'} "
+                        f"({root} is incomplete or altered)")
     return path
 
 
-def read_json(root, relative: str | Path, what: str | None = None) -> Any:
-    """The JSON document at ``root/relative`` (confined by `inside`); a missing, unreadable or
-    non-JSON file is a `DataError` naming it."""
-    path = inside(root, relative, what or f"{Path(root) / relative}:1")
+def _unique_keys(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return dict(pairs)
+
+
+def parse_json(data: bytes) -> Any:
+    """JSON from UTF-8 bytes, refusing duplicate keys (which one would win is not the writer's intent);
+    ValueError for anything that is not such a document, a too deeply nested one included."""
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}:1: not there ({Path(root)} is incomplete)") from None
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def read_json(root, relative: str | Path, what: str | None = None) -> Any:
+    """The JSON document at ``root/relative`` (a regular file confined by `inside`); a missing, unreadable or
+    non-JSON file is a `DataError` naming it."""
+    path = inside(root, relative, what or f"{Path(root) / relative}:1", file=True)
+    try:
+        return parse_json(path.read_bytes())
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise DataError(f"{path}:1: not a JSON file ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
 
@@ -148,8 +172,11 @@ def check_keras_config(path) -> None:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json").decode("utf-8"))
-    except (OSError, KeyError, UnicodeDecodeError, ValueError, zipfile.BadZipFile) as e:
+            size = archive.getinfo("config.json").file_size
+            if size > MAX_KERAS_CONFIG_BYTES:
+                raise ValueError(f"config.json of {size} bytes, more than a model's layer config can be")
+            config = parse_json(archive.read("config.json"))      # zipfile stops at the declared size
+    except (OSError, KeyError, UnicodeDecodeError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}:1: corrupt or unreadable model file ({type(e).__name__}: "
                         f"{' '.join(str(e).split())[:200]})") from None
 
@@ -171,4 +198,7 @@ def check_keras_config(path) -> None:
             for value in node:
                 walk(value, where)
 
-    walk(config, "layer model")
+    try:
+        walk(config, "layer model")
+    except RecursionError:
+        raise DataError(f"{path}:1: the layer config is nested too deeply to be a model's") from None

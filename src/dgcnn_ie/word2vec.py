@@ -134,28 +134,51 @@ class WordTable:
 
 
 def load_vectors(folder: str | os.PathLike) -> WordTable:
-    """The word vectors ``save_vectors`` wrote to ``folder``, validated; no pickle is read (the array with
-    ``allow_pickle=False``, the words as JSON). A folder of gensim's pickled format is refused."""
+    """The word vectors ``save_vectors`` wrote to ``folder``, validated; no pickle is read (the array is parsed
+    from its ``.npy`` header as float32, the words as JSON). A folder of gensim's pickled format is refused."""
     folder = Path(folder)
     if folder.name == OLD_VECTORS_FILE or (folder / OLD_VECTORS_FILE).exists():
         raise DataError(f"{folder}:1: word vectors in gensim's pickled format ({OLD_VECTORS_FILE}), which is never "
                         f"loaded (unpickling runs code): re-create them with this version (dvc repro: the word2vec "
                         f"stage writes {VECTORS_FILE} + {WORDS_FILE}; every model retrains once, then re-export)")
-    from .trust import inside
+    from .trust import inside, parse_json
     array_path = inside(folder, VECTORS_FILE, f"{folder / VECTORS_FILE}:1")
-    words_path = inside(folder, WORDS_FILE, f"{folder / WORDS_FILE}:1")
-    if not array_path.is_file():
+    if not array_path.exists():
         raise DataError(f"{array_path}:1: no word vectors there; run the word2vec stage (dvc repro word2vec)")
-    try:
-        array_bytes, words_bytes = array_path.read_bytes(), words_path.read_bytes()
-        vectors = np.load(io.BytesIO(array_bytes), allow_pickle=False)
-        doc = json.loads(words_bytes.decode("utf-8"))
-    except (OSError, ValueError, EOFError, UnicodeDecodeError) as e:     # truncated, foreign or pickled content
-        raise DataError(f"{folder}:1: corrupt or unreadable word vectors ({type(e).__name__}: "
-                        f"{' '.join(str(e).split())[:200]})") from None
+    inside(folder, VECTORS_FILE, f"{folder / VECTORS_FILE}:1", file=True)
+    words_path = inside(folder, WORDS_FILE, f"{folder / WORDS_FILE}:1", file=True)
+    array_bytes, vectors = _read(array_path, _float32_matrix)
+    words_bytes, doc = _read(words_path, parse_json)
     words = _checked_words(words_path, doc, vectors)
     digest = hashlib.sha256(hashlib.sha256(array_bytes).digest() + hashlib.sha256(words_bytes).digest()).hexdigest()
     return WordTable(words, vectors, digest)
+
+
+def _read(path: Path, parse):
+    """(the bytes of ``path``, ``parse(bytes)``); a truncated, foreign or pickled file is a `DataError` naming it."""
+    try:
+        data = path.read_bytes()
+        return data, parse(data)
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}:1: corrupt or unreadable word vectors ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:200]})") from None
+
+
+def _float32_matrix(data: bytes) -> np.ndarray:
+    """The C-ordered little-endian float32 matrix of a ``.npy`` file's bytes; its header is checked against the
+    bytes that follow before anything is allocated (a header may declare any shape), and no pickle is read."""
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read_header:
+        raise ValueError(f".npy format version {version} is not one this package writes")
+    shape, fortran_order, dtype = read_header[version](stream)
+    if dtype != np.dtype("<f4") or fortran_order or len(shape) != 2:
+        raise ValueError(f"a C-ordered float32 matrix expected, got {dtype} of shape {shape}")
+    body = memoryview(data)[stream.tell():]
+    if shape[0] * shape[1] * 4 != len(body):
+        raise ValueError(f"the header declares {shape[0]} x {shape[1]} floats, the file holds {len(body)} bytes")
+    return np.frombuffer(body, dtype="<f4").reshape(shape).astype(np.float32)
 
 
 def _checked_words(path: Path, doc, vectors: np.ndarray) -> tuple[str, ...]:

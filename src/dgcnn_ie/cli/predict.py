@@ -16,7 +16,7 @@ error). ``--output -`` writes to stdout. When every input line is labelled, P/R/
 on stdout) and written to `--metrics` if given. `python -m dgcnn_ie.cli.predict` is the same as
 `dgcnn-ie predict`.
 
-Standard input (``--input -``), one line at a time, UTF-8 (a BOM before the first line is dropped,
+Standard input (``--input -``), one line at a time, UTF-8 (a BOM at the start of a line is dropped,
 blank lines are skipped): a line that is a JSON object with a "text" string is read as a JSON line,
 as in a file: its text is predicted and its output line is that object with "spo_list" set to the
 prediction (its other fields kept; labels given this way are not scored: give a file for that; a
@@ -170,14 +170,20 @@ def check_inputs(args: argparse.Namespace) -> list[tuple[str, dict]] | None:
 
 def check_paths(args: argparse.Namespace) -> None:
     """Refuse now what would fail only after TensorFlow and the model loaded (seconds to minutes): a missing
-    input or model folder, an output that is a folder, sits under a file, or is one of the inputs (writing
-    it would destroy the input the run reads)."""
+    input or model folder, ``--word2vec`` with a system (which carries its own), an output that is a folder,
+    a symlink, sits under a file, lies in the model folder or is one of the inputs (writing it would destroy
+    what the run reads)."""
     model = Path(args.model)
     if not model.is_dir():
         raise DataError(f"{model}: no such model folder (--model)")
     if not any((model / name).is_file() for name in MODEL_FILES):
         raise DataError(f"{model}: holds neither {' nor '.join(MODEL_FILES)}: not a system folder or a saved "
                         f"extractor (--model)")
+    if args.word2vec and (model / SYSTEM_FILE).is_file():
+        raise DataError(f"{args.word2vec}: a system folder carries its own word vectors; --word2vec is for a "
+                        f"single model's folder")
+    if args.metrics == "-":
+        raise DataError("-: --metrics takes a file (the P/R/F1 summary is printed on stdout already)")
     inputs = [(option, Path(path)) for option, path in (("--input", args.input), ("--schema", args.schema))
               if path not in (None, "-")]
     for option, path in inputs:
@@ -187,16 +193,20 @@ def check_paths(args: argparse.Namespace) -> None:
     outputs = [(option, Path(path)) for option, path in (("--output", args.output), ("--metrics", args.metrics))
                if path not in (None, "-")]
     for k, (option, path) in enumerate(outputs):
-        _check_target(option, path)
         for other, source in inputs + outputs[:k]:
             if _same_file(path, source):
                 raise DataError(f"{path}: is the same file as {other} {source}; give another {option}")
+        if _resolved(path) == _resolved(model) or _resolved(model) in _resolved(path).parents:
+            raise DataError(f"{path}: lies in the model folder {model}; give another {option}")
+        _check_target(option, path)
 
 
 def _check_target(option: str, path: Path) -> None:
     """An output path can be written: not a folder, and its nearest existing ancestor is a folder."""
     if path.is_dir():
         raise DataError(f"{path}: is a folder; give a file path ({option})")
+    if path.is_symlink():       # an atomic write would replace the link itself (and /dev/stdout would not be it)
+        raise DataError(f"{path}: is a symlink; give the file it leads to, or - for stdout ({option})")
     for parent in (path.parent, *path.parent.parents):
         if parent.exists():
             if not parent.is_dir():
@@ -207,12 +217,20 @@ def _check_target(option: str, path: Path) -> None:
 def _same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name one file: the same path once resolved (``x/../in.json``, a symlink), or,
     both existing, the same inode (a hard link)."""
-    if a.resolve() == b.resolve():
+    if _resolved(a) == _resolved(b):
         return True
     try:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with symlinks resolved; a symlink loop is an error naming it (Python 3.11 raises RuntimeError)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as e:
+        raise DataError(f"{path}: cannot be resolved ({' '.join(str(e).split())})") from None
 
 
 def check_input_file(path, model) -> None:
@@ -251,7 +269,7 @@ def read_stdin(stream) -> list[tuple[str, dict]]:
     records, without_text = [], 0
     for number, raw in enumerate(stream, 1):
         where = f"{STDIN}:{number}"
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+        if raw.startswith(codecs.BOM_UTF8):            # also mid-stream: concatenated files each have one
             raw = raw[len(codecs.BOM_UTF8):]
         try:
             line = raw.decode("utf-8").strip()
