@@ -1,4 +1,6 @@
 import dataclasses
+import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -311,6 +313,56 @@ def test_save_and_load_gives_identical_outputs(tmp_path, variant):
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def _with_module(path, new_path, module):
+    """A copy of the ``.keras`` file ``path`` whose custom layers say they come from ``module``; their class names."""
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(new_path, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "config.json":
+                names = set()
+
+                def rewrite(node):
+                    if isinstance(node, dict):
+                        if str(node.get("module", "")).startswith("dgcnn_ie"):
+                            node["module"] = module
+                            names.add(node["class_name"])
+                        for value in node.values():
+                            rewrite(value)
+                    elif isinstance(node, list):
+                        for value in node:
+                            rewrite(value)
+
+                config = json.loads(data)
+                rewrite(config)
+                data = json.dumps(config).encode()
+            new.writestr(item, data)
+    return names
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_files_saved_before_the_package_split_still_load(tmp_path):
+    """A saved model names each custom layer by its registered name (``dgcnn_ie>Class``) and by its module,
+    which was ``dgcnn_ie.model`` before the model became a package. Such a file loads and gives the same
+    outputs: Keras finds the layers by their registered names, which must therefore stay as they are."""
+    import dgcnn_ie.model.layers as model_layers
+
+    custom = {name for name, obj in vars(model_layers).items() if isinstance(obj, type)
+              and issubclass(obj, keras.layers.Layer) and obj.__module__ == model_layers.__name__}
+    for name in custom:
+        assert keras.saving.get_registered_name(getattr(model_layers, name)) == f"dgcnn_ie>{name}"
+    batch = _batch([7, 5])
+    seen = set()
+    for arch in ("dgcnn", "bilstm"):          # between them, every custom layer
+        models = _build(arch=arch)
+        old_file = tmp_path / f"{arch}_old.keras"
+        seen |= _with_module(_saved(models, tmp_path), old_file, "dgcnn_ie.model")
+        loaded = load_models(old_file)
+        a, b = _np(models.train(batch, training=False)), _np(loaded.train(batch, training=False))
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert seen == custom
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda a: next(iter(a)))
