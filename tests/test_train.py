@@ -8,7 +8,8 @@ from conftest import repo_params
 from dgcnn_ie.config import ConfigError, config_from_dict
 from dgcnn_ie.data import Sample, Triple, load_schema, read_dataset
 from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
-from dgcnn_ie.train import plateau_reached, split_holdout, train_model, warmup_lr, warmup_steps
+from dgcnn_ie.train import (_RESUME_FIELDS, TrainState, epoch_line, history_row, plateau_reached,
+                            selection_split, split_holdout, step_lr, train_model, warmup_lr, warmup_steps)
 
 SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
@@ -79,6 +80,65 @@ def test_rejects_bad_arguments(tmp_path):
         train_model(train, train, cfg_train=CFG_TRAIN, kb_candidates=[[]], **kwargs)
     with pytest.raises(ConfigError, match="train.epochs: must be >= 1"):   # the config refuses it
         config_from_dict(repo_params({"model": MODEL, "train": {**TRAIN, "epochs": 0}}))
+
+
+def test_selection_split_holds_out_samples_with_their_candidates():
+    samples = [_sample("甲" * (i + 1), []) for i in range(20)]
+    cands = [[i] for i in range(20)]
+    logged = []
+    split = selection_split(samples, None, cands, None, seed=5, log=logged.append)
+    keep, held = split_holdout(samples, seed=5)
+    assert split.heldout and split.train == [samples[i] for i in keep] and split.dev == [samples[i] for i in held]
+    assert split.kb_candidates == [[i] for i in keep] and split.dev_candidates == [[i] for i in held]
+    assert logged == ["no dev set: holding out 2 of 20 training samples (seed 5) for model selection"]
+    given = selection_split(samples[:3], samples[3:5], None, None, seed=5, log=logged.append)
+    assert not given.heldout and given.train == samples[:3] and given.dev == samples[3:5] and len(logged) == 1
+    with pytest.raises(ValueError, match="no training samples"):
+        selection_split([], samples[:1], None, None, seed=0)
+
+
+def test_train_state_round_trips_through_a_checkpoint():
+    """`to_checkpoint` writes the state.json fields in the order checkpoints have always had; `from_checkpoint`
+    gives the same state back, and the encoder's counters with it."""
+    schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
+
+    def encoder():
+        return Encoder(CharVocab.build(["甲乙"], 1), NoWordVectors(0), schema, 64)
+    scores = {"precision": 0.5, "recall": 0.25, "f1": 1 / 3}
+    state = TrainState(epoch=2, global_step=9, history=[history_row(1, 0.9, scores, 1e-3, 1.5),
+                                                        history_row(2, 0.7, scores, 1e-3, 1.25)],
+                       best_epoch=2, best_f1=1 / 3, best_scores=scores, best_weights=[1.0, 2.0], after_plateau=True,
+                       seconds=4.0)
+    source = encoder()
+    source.stats.update(samples=96, augmented=3)
+    source.clipped_texts = {"乙甲", "甲乙"}
+    saved, best = state.to_checkpoint(5, source)
+    assert list(saved) == ["epoch", "epochs", "global_step", "after_plateau", "best_f1", "best_epoch", "best_scores",
+                           "history", "encoder_stats", "encoder_clipped", "seconds"]
+    assert saved["epochs"] == 5 and saved["seconds"] >= 4.0 and best == [1.0, 2.0]
+    saved = json.loads(json.dumps(saved))                 # as a resume reads it
+    assert all(check(saved[key]) for key, check in _RESUME_FIELDS.items())
+    target = encoder()
+    restored = TrainState.from_checkpoint(saved, best, target)
+    assert restored == TrainState(**{**vars(state), "seconds": saved["seconds"]})
+    assert target.stats == source.stats and target.clipped_texts == source.clipped_texts
+    assert restored.f1s() == [1 / 3, 1 / 3]
+    assert restored.progress(5) == {"epochs_done": 2, "epochs": 5, "best_epoch": 2, "best_dev_f1": 1 / 3,
+                                    "last_dev_f1": 1 / 3}
+    assert TrainState().to_checkpoint(1, encoder())[1] == []   # no best weights before the first epoch
+
+
+def test_step_lr_warms_up_then_drops_after_a_plateau():
+    lrs = [step_lr(s, after_plateau=False, n_warmup=4, cfg=CFG_TRAIN) for s in range(5)]
+    assert lrs == pytest.approx([CFG_TRAIN.lr * k / 4 for k in (1, 2, 3, 4, 4)])
+    assert step_lr(0, after_plateau=True, n_warmup=4, cfg=CFG_TRAIN) == CFG_TRAIN.lr_after_plateau
+
+
+def test_epoch_line():
+    row = history_row(3, 0.12345, {"precision": 0.5, "recall": 0.25, "f1": 1 / 3}, 1e-3, 12.34)
+    state = TrainState(best_epoch=2, best_f1=0.4)
+    assert epoch_line("cv fold 1", row, state, 10, 3725) == (
+        "cv fold 1: epoch 3/10: loss 0.1235, dev P 0.5000 R 0.2500 F1 0.3333 (best 0.4000 @ 2), 12.3s, ETA 1h02m")
 
 
 def _tiny_run(out_dir):

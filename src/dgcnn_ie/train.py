@@ -11,6 +11,12 @@ on a plateau, and at ``plateau_force_epoch`` whether or not a plateau came first
 50 in either case). Without a dev set, a seeded 10% of the training samples is
 held out for model selection (:func:`split_holdout`).
 
+How it reads: `selection_split` picks the samples to train and to select on; `TrainState` is what carries
+over epochs, what a checkpoint saves (`TrainState.to_checkpoint`) and a resume restores
+(`TrainState.from_checkpoint`); `_Trainer` holds the model, optimiser, EMA and step, and its methods are the
+parts of kg-2019's ``fit`` with its ``Evaluate`` callback (`_Trainer.train_epoch`, `_Trainer.evaluate` with the
+EMA swap and the selection, `_Trainer.reload_if_due`, `_Trainer.save`, `_Trainer.run`: the epoch loop).
+
 On CPU the run is deterministic for a given seed (op determinism is enabled); on a GPU only where the
 backend supports deterministic kernels (`dgcnn_ie.backend.enable_determinism`, otherwise a logged warning).
 """
@@ -212,6 +218,257 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+@dataclass
+class Split:
+    """The samples one training fits (``train``) and selects its epoch on (``dev``), and their prior candidates
+    (None: no prior features)."""
+
+    train: list[Sample]
+    dev: list[Sample]
+    kb_candidates: Sequence[list] | None
+    dev_candidates: Sequence[list] | None
+    heldout: bool                        # ``dev`` is a seeded part of the given training samples
+
+
+def selection_split(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None,
+                    kb_candidates: Sequence[list] | None, dev_candidates: Sequence[list] | None, *, seed: int,
+                    log: Callable[[str], None] = default_log) -> Split:
+    """What to train on and what to select on, checked: the dev set, or without one (None or empty) a seeded
+    `HOLDOUT_FRACTION` of the training samples (`split_holdout`), their candidates split alike. kg-2019
+    always has a dev set; the hold-out lets a run without one still choose its epoch. Raises ValueError for
+    candidates given for one side only, no training samples, or dev samples without labels."""
+    if dev_samples and (kb_candidates is None) != (dev_candidates is None):
+        raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
+    train_samples, heldout = list(train_samples), not dev_samples
+    if heldout:
+        keep, held = split_holdout(train_samples, seed)
+        dev_samples = [train_samples[i] for i in held]
+        if kb_candidates is not None:
+            dev_candidates = [kb_candidates[i] for i in held]
+            kb_candidates = [kb_candidates[i] for i in keep]
+        train_samples = [train_samples[i] for i in keep]
+        log(f"no dev set: holding out {len(dev_samples)} of {len(train_samples) + len(dev_samples)} "
+            f"training samples (seed {seed}) for model selection")
+    dev_samples = list(dev_samples)
+    if not train_samples:
+        raise ValueError("no training samples")
+    unlabelled = [s.source for s in dev_samples if not s.labelled]
+    if unlabelled:
+        raise ValueError(f"{len(unlabelled)} dev samples have no labels (e.g. {unlabelled[0]})")
+    return Split(train_samples, dev_samples, kb_candidates, dev_candidates, heldout)
+
+
+@dataclass
+class TrainState:
+    """What the loop carries from one epoch to the next: all a checkpoint's ``state.json`` (and its ``best``
+    arrays) saves and a resume restores, so that a resumed training goes on exactly as an uninterrupted one.
+
+    kg-2019's ``Evaluate`` callback keeps the same things: ``F1`` (here the history's ``dev_f1``), ``best``
+    (``best_f1``; the weights in ``best_model.weights``, here ``best_weights``), ``passed`` (``global_step``;
+    kg-2019 stops counting after the warm-up) and ``stage`` (``after_plateau``). Added for resuming and
+    reporting: the epochs done, the whole history row, the best epoch and its scores, the seconds trained.
+    """
+
+    epoch: int = 0                       # epochs done (a resume starts at the next)
+    global_step: int = 0                 # optimisation steps done: the warm-up's clock
+    history: list[dict] = field(default_factory=list)     # a `HISTORY_FIELDS` row per epoch
+    best_epoch: int = 0                  # 1-based; 0 before the first epoch
+    best_f1: float = -1.0                # below any F1: epoch 1 is always kept (docs/deviations.md T3)
+    best_scores: dict = field(default_factory=dict)       # dev precision / recall / f1 of the best epoch
+    best_weights: list | None = field(default=None, repr=False)
+    after_plateau: bool = False          # the best weights were reloaded once: lr_after_plateau from then on
+    seconds: float = 0.0                 # seconds trained before this process (by those a resume follows)
+    started: float = field(default_factory=time.perf_counter, repr=False, compare=False)   # this process's start
+
+    def f1s(self) -> list[float]:
+        """The dev F1 of every epoch so far (kg-2019's ``self.F1``): what the reload rule reads."""
+        return [row["dev_f1"] for row in self.history]
+
+    def elapsed(self) -> float:
+        """Seconds trained, over every process of a resumed training."""
+        return self.seconds + time.perf_counter() - self.started
+
+    def progress(self, epochs: int) -> dict:
+        """``on_epoch``'s argument after an epoch (the stages write it to their metrics file)."""
+        return {"epochs_done": self.epoch, "epochs": epochs, "best_epoch": self.best_epoch,
+                "best_dev_f1": self.best_f1, "last_dev_f1": self.history[-1]["dev_f1"]}
+
+    def to_checkpoint(self, epochs: int, encoder: Encoder) -> tuple[dict, list]:
+        """``(state.json fields, best weights)`` for `checkpoint.save`. The encoder's counters travel with the
+        state: what encoding counted so far is reported, and a clipped text is counted once per training."""
+        return ({"epoch": self.epoch, "epochs": epochs, "global_step": self.global_step,
+                 "after_plateau": self.after_plateau, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
+                 "best_scores": self.best_scores, "history": self.history, "encoder_stats": dict(encoder.stats),
+                 "encoder_clipped": sorted(encoder.clipped_texts), "seconds": self.elapsed()},
+                list(self.best_weights) if self.best_weights is not None else [])
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict, best: list, encoder: Encoder) -> TrainState:
+        """The state `to_checkpoint` saved (``saved`` checked by `_RESUME_FIELDS`), the encoder's counters
+        restored into ``encoder``."""
+        encoder.stats.clear()
+        encoder.stats.update(saved["encoder_stats"])
+        encoder.clipped_texts = set(saved["encoder_clipped"])
+        return cls(epoch=saved["epoch"], global_step=saved["global_step"], history=saved["history"],
+                   best_epoch=saved["best_epoch"], best_f1=saved["best_f1"], best_scores=saved["best_scores"],
+                   best_weights=best, after_plateau=saved["after_plateau"], seconds=saved["seconds"])
+
+
+def step_lr(global_step: int, *, after_plateau: bool, n_warmup: int, cfg: TrainConfig) -> float:
+    """The learning rate of a step (kg-2019's ``on_batch_begin`` and its reload's ``set_value``): the linear
+    warm-up to ``train.lr``, and ``train.lr_after_plateau`` once the best weights were reloaded."""
+    return cfg.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, cfg.lr)
+
+
+def history_row(epoch: int, loss: float, scores: dict, lr: float, seconds: float) -> dict:
+    """An epoch's `HISTORY_FIELDS` row; ``reloaded`` is set once the reload rule has been asked."""
+    return {"epoch": epoch, "loss": loss, "dev_precision": scores["precision"], "dev_recall": scores["recall"],
+            "dev_f1": scores["f1"], "lr": lr, "seconds": seconds, "reloaded": False}
+
+
+def epoch_line(label: str, row: dict, state: TrainState, epochs: int, eta_seconds: float) -> str:
+    """The log line of an epoch (kg-2019 prints f1, precision, recall and the best f1)."""
+    return (f"{label}: epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} "
+            f"R {row['dev_recall']:.4f} F1 {row['dev_f1']:.4f} (best {state.best_f1:.4f} @ {state.best_epoch}), "
+            f"{row['seconds']:.1f}s, ETA {_eta(eta_seconds)}")
+
+
+class _Trainer:
+    """One model's training, laid out as kg-2019's ``fit`` with its ``Evaluate`` callback: `run` is the epoch
+    loop, `train_epoch` one pass, `evaluate` and `reload_if_due` the callback's ``on_epoch_end``. It holds the
+    model, the optimiser, the EMA and the compiled step (all but the model replaced at a reload); what
+    carries over epochs, into a checkpoint and out of the training is a `TrainState`."""
+
+    def __init__(self, split: Split, *, schema: Schema, cfg_model: ModelConfig, cfg_train: TrainConfig,
+                 encoder: Encoder, seed: int, thresholds: Thresholds, decode_batch_size: int, label: str,
+                 log: Callable[[str], None]):
+        """Build the model (seeded) and a fresh optimiser, EMA and step; determinism before any of it."""
+        self.split, self.schema, self.cfg, self.encoder, self.seed = split, schema, cfg_train, encoder, seed
+        self.decode_batch_size, self.label, self.log = decode_batch_size, label, log
+        self.device = device_name()
+        backend.enable_determinism(self.device, log)
+        set_seed(seed)
+        with backend.DtypePolicy(cfg_train.precision):   # train.precision: the layers' compute dtype
+            self.models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+        self.extractor = Extractor(self.models, encoder, schema, cfg_model, thresholds,
+                                   uses_prior=split.kb_candidates is not None)
+        self.specs, self.subject_weight = train_specs(encoder), cfg_model.subject_loss_weight
+        self.steps_per_epoch = math.ceil(len(split.train) / cfg_train.batch_size)
+        self.n_warmup = warmup_steps(len(split.train), cfg_train.batch_size, cfg_train.warmup_epochs)
+        self.restart(cfg_train.lr)
+        log(f"{label}: training on {self.device}: {len(split.train)} samples, {self.steps_per_epoch} steps/epoch, "
+            f"{len(split.dev)} dev samples, {self.models.train.count_params():,} parameters")
+        self.gold = [set(s.triples) for s in split.dev]
+
+    def restart(self, lr: float) -> None:
+        """A fresh Adam, EMA and step (`fresh_state`): at the start, and at a reload (kg-2019 zeroes Adam's
+        slots there; its EMA is not restarted, docs/deviations.md T2)."""
+        self.optimizer, self.ema, self.step = fresh_state(self.models, lr, self.cfg, self.specs,
+                                                          self.subject_weight)
+
+    def variables(self) -> dict[str, list]:
+        """The live variables a checkpoint saves, by ``arrays.npz`` group in file order (``best`` follows)."""
+        return {"model": self.models.train.variables, "optimizer": self.optimizer.variables,
+                "ema": self.ema.state_variables if self.ema is not None else []}
+
+    def resume(self, checkpoint_dir, fingerprint: str) -> TrainState:
+        """The state of the checkpoint at ``checkpoint_dir`` made with ``fingerprint``, its arrays assigned
+        (after a plateau into a fresh optimiser and EMA of the same shapes); else a fresh `TrainState`. A
+        damaged checkpoint is set aside by `checkpoint.load` (one log line). kg-2019 cannot resume."""
+        if checkpoint_dir is None:
+            return TrainState()
+        shapes = {group: _shapes(variables) for group, variables in self.variables().items()}
+        saved, arrays = checkpoint.load(checkpoint_dir, fingerprint, fields=_RESUME_FIELDS,
+                                        shapes={**shapes, "best": _shapes(self.models.train.weights)})
+        if saved is None:
+            if arrays != "no checkpoint":
+                self.log(f"{self.label}: {arrays}")
+            return TrainState()
+        if saved["after_plateau"]:
+            self.restart(self.cfg.lr_after_plateau)
+        for group, variables in self.variables().items():
+            _assign(variables, arrays[group])
+        self.step.reload()               # the compiled step's own copy of the state (JAX) from the variables
+        state = TrainState.from_checkpoint(saved, arrays["best"], self.encoder)
+        self.log(f"{self.label}: resuming from {checkpoint_dir} after epoch {saved['epoch']}/{self.cfg.epochs}")
+        return state
+
+    def train_epoch(self, state: TrainState, epoch: int) -> tuple[float, float]:
+        """One pass over the shuffled, augmented batches of the 1-based ``epoch``: ``(mean loss, last lr)``.
+        Ends with the step's state in the variables (`backend.TrainStep.sync`)."""
+        batches = self.encoder.batches(self.split.train, self.cfg.batch_size, shuffle=True, seed=self.seed,
+                                       epoch=epoch, augment=self.cfg.augment, augment_rate=self.cfg.augment_rate,
+                                       kb_candidates=self.split.kb_candidates)
+        losses, lr = [], self.cfg.lr
+        for inputs, targets in progress(batches, total=self.steps_per_epoch, desc=f"epoch {epoch}"):
+            lr = step_lr(state.global_step, after_plateau=state.after_plateau, n_warmup=self.n_warmup, cfg=self.cfg)
+            losses.append(self.step(inputs, targets, lr))
+            state.global_step += 1
+            raise_if_stopped()
+        self.step.sync()                 # JAX: the step's state into the variables (TensorFlow: already there)
+        return float(np.mean(losses)), lr
+
+    def evaluate(self, state: TrainState, epoch: int) -> dict:
+        """Decode the dev set with the EMA weights swapped in (kg-2019's ``apply_ema_weights`` /
+        ``reset_old_weights``), score it, and keep those weights in ``state`` if the F1 is the best so far;
+        on a tie the later epoch's (kg-2019 keeps the earlier: docs/deviations.md T3). The scores."""
+        if self.ema is not None:
+            self.ema.apply()
+        try:
+            pred = self.extractor.predict(self.split.dev, batch_size=self.decode_batch_size,
+                                          candidates=self.split.dev_candidates)
+            scores = score(self.gold, pred, self.schema.format)
+            if scores["f1"] >= state.best_f1:
+                state.best_f1, state.best_epoch = scores["f1"], epoch
+                state.best_scores = {k: scores[k] for k in ("precision", "recall", "f1")}
+                state.best_weights = self.models.train.get_weights()
+        finally:
+            if self.ema is not None:
+                self.ema.restore()
+        return scores
+
+    def reload_if_due(self, state: TrainState) -> bool:
+        """kg-2019's switch to its second stage, when `reload_due` says so after the epoch just recorded:
+        the best weights reloaded, a fresh optimiser and EMA (`restart`), ``lr_after_plateau`` from then on."""
+        if not reload_due(state.f1s(), epochs=self.cfg.epochs, cfg=self.cfg, after_plateau=state.after_plateau):
+            return False
+        self.models.train.set_weights(state.best_weights)
+        self.restart(self.cfg.lr_after_plateau)
+        why = "forced" if state.epoch == self.cfg.plateau_force_epoch else "plateau"
+        state.after_plateau = True
+        self.log(f"{self.label}: {why} after epoch {state.epoch}: reloaded the weights of epoch {state.best_epoch}, "
+                 f"lr {self.cfg.lr_after_plateau}")
+        return True
+
+    def save(self, state: TrainState, checkpoint_dir, fingerprint: str) -> None:
+        """Checkpoint the whole training after an epoch: the state, every live variable and the best weights."""
+        saved, best = state.to_checkpoint(self.cfg.epochs, self.encoder)
+        arrays = {group: [v.numpy() for v in variables] for group, variables in self.variables().items()}
+        checkpoint.save(checkpoint_dir, fingerprint, saved, {**arrays, "best": best})
+
+    def run(self, state: TrainState, *, out_dir: Path, checkpoint_dir, fingerprint: str,
+            on_epoch: Callable[[dict], None] | None) -> None:
+        """The epochs after ``state.epoch``, each followed by the history files, ``on_epoch`` and a checkpoint
+        (with ``checkpoint_dir``). A signal stops between steps (`utils.deferred_stop`)."""
+        first, epochs = state.epoch + 1, self.cfg.epochs
+        for epoch in range(first, epochs + 1):
+            with deferred_stop():       # a signal stops between steps, never inside TensorFlow
+                t0 = time.perf_counter()
+                loss, lr = self.train_epoch(state, epoch)
+                scores = self.evaluate(state, epoch)
+                row = history_row(epoch, loss, scores, lr, time.perf_counter() - t0)
+                state.history.append(row)
+                state.epoch = epoch
+                eta = (time.perf_counter() - state.started) / (epoch - first + 1) * (epochs - epoch)
+                self.log(epoch_line(self.label, row, state, epochs, eta))
+                row["reloaded"] = self.reload_if_due(state)
+                _write_history(out_dir, state.history)
+                if on_epoch is not None:
+                    on_epoch(state.progress(epochs))
+                if checkpoint_dir is not None:
+                    self.save(state, checkpoint_dir, fingerprint)
+
+
 def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None, *, schema: Schema,
                 cfg_model: ModelConfig, cfg_train: TrainConfig, encoder: Encoder, seed: int, out_dir,
                 thresholds: Thresholds = Thresholds(), decode_batch_size: int = 64,
@@ -232,137 +489,18 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     called after every epoch with ``{"epochs_done", "epochs", "best_epoch", "best_dev_f1", "last_dev_f1"}``
     (the stages write it to their metrics file, so `dvc exp show` follows a running training).
     """
-    if dev_samples and (kb_candidates is None) != (dev_candidates is None):
-        raise ValueError("give both kb_candidates and dev_candidates (prior features) or neither")
-    train_samples, heldout = list(train_samples), not dev_samples
-    if heldout:
-        keep, held = split_holdout(train_samples, seed)
-        dev_samples = [train_samples[i] for i in held]
-        if kb_candidates is not None:
-            dev_candidates = [kb_candidates[i] for i in held]
-            kb_candidates = [kb_candidates[i] for i in keep]
-        train_samples = [train_samples[i] for i in keep]
-        log(f"no dev set: holding out {len(dev_samples)} of {len(train_samples) + len(dev_samples)} "
-            f"training samples (seed {seed}) for model selection")
-    dev_samples = list(dev_samples)
-    if not train_samples:
-        raise ValueError("no training samples")
-    unlabelled = [s.source for s in dev_samples if not s.labelled]
-    if unlabelled:
-        raise ValueError(f"{len(unlabelled)} dev samples have no labels (e.g. {unlabelled[0]})")
-
-    device = device_name()
-    backend.enable_determinism(device, log)
-    set_seed(seed)
-    with backend.DtypePolicy(cfg_train.precision):   # train.precision: the layers' compute dtype
-        models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
-    extractor = Extractor(models, encoder, schema, cfg_model, thresholds, uses_prior=kb_candidates is not None)
-    specs = train_specs(encoder)
-    base_lr, batch_size, epochs = cfg_train.lr, cfg_train.batch_size, cfg_train.epochs
-    steps_per_epoch = math.ceil(len(train_samples) / batch_size)
-    n_warmup = warmup_steps(len(train_samples), batch_size, cfg_train.warmup_epochs)
-    weight = cfg_model.subject_loss_weight
-    optimizer, ema, step = fresh_state(models, base_lr, cfg_train, specs, weight)
-    log(f"{label}: training on {device}: {len(train_samples)} samples, {steps_per_epoch} steps/epoch, "
-        f"{len(dev_samples)} dev samples, {models.train.count_params():,} parameters")
-
-    out_dir = Path(out_dir)
-    gold = [set(s.triples) for s in dev_samples]
-    history: list[dict] = []
-    best_f1, best_epoch, best_scores, best_weights = -1.0, 0, {}, None
-    after_plateau, global_step, first_epoch, seconds_before = False, 0, 1, 0.0
-    fingerprint = _fingerprint(train_samples, dev_samples, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,
+    split = selection_split(train_samples, dev_samples, kb_candidates, dev_candidates, seed=seed, log=log)
+    trainer = _Trainer(split, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train, encoder=encoder, seed=seed,
+                       thresholds=thresholds, decode_batch_size=decode_batch_size, label=label, log=log)
+    fingerprint = _fingerprint(split.train, split.dev, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,
                                encoder=encoder, seed=seed, thresholds=thresholds,
-                               decode_batch_size=decode_batch_size, kb_candidates=kb_candidates,
-                               dev_candidates=dev_candidates)
-    if checkpoint_dir is not None:
-        state, arrays = checkpoint.load(   # a damaged one is set aside (one log line) and training starts afresh
-            checkpoint_dir, fingerprint, fields=_RESUME_FIELDS,
-            shapes={"model": _shapes(models.train.variables), "optimizer": _shapes(optimizer.variables),
-                    "ema": _shapes(ema.state_variables) if ema is not None else [],
-                    "best": _shapes(models.train.weights)})      # saved after every epoch: never empty
-        if state is None:
-            if arrays != "no checkpoint":
-                log(f"{label}: {arrays}")
-        else:
-            if state["after_plateau"]:     # a fresh optimiser and EMA of the same variables (same shapes)
-                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs, weight)
-            _assign(models.train.variables, arrays["model"])
-            _assign(optimizer.variables, arrays["optimizer"])
-            if ema is not None:
-                _assign(ema.state_variables, arrays["ema"])
-            step.reload()                # the compiled step's own copy of the state (JAX) from the variables
-            best_weights = arrays["best"]
-            history, global_step, after_plateau = state["history"], state["global_step"], state["after_plateau"]
-            best_f1, best_epoch, best_scores = state["best_f1"], state["best_epoch"], state["best_scores"]
-            first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
-            encoder.stats.clear()
-            encoder.stats.update(state["encoder_stats"])      # what encoding counted so far (reported)
-            encoder.clipped_texts = set(state["encoder_clipped"])   # so a clipped text is still counted once
-            log(f"{label}: resuming from {checkpoint_dir} after epoch {state['epoch']}/{epochs}")
-    started = time.perf_counter()
-    for epoch in range(first_epoch, epochs + 1):
-        with deferred_stop():           # a signal stops between steps, never inside TensorFlow
-            t0 = time.perf_counter()
-            batches = encoder.batches(train_samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                      augment=cfg_train.augment,
-                                      augment_rate=cfg_train.augment_rate,
-                                      kb_candidates=kb_candidates)
-            losses = []
-            lr = base_lr
-            for inputs, targets in progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}"):
-                lr = cfg_train.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, base_lr)
-                losses.append(step(inputs, targets, lr))
-                global_step += 1
-                raise_if_stopped()
-            step.sync()                  # JAX: the step's state into the variables (TensorFlow: already there)
-            if ema is not None:
-                ema.apply()
-            try:
-                pred = extractor.predict(dev_samples, batch_size=decode_batch_size,
-                                         candidates=dev_candidates)
-                scores = score(gold, pred, schema.format)
-                if scores["f1"] >= best_f1:  # ties: the later, longer trained weights
-                    best_f1, best_epoch = scores["f1"], epoch
-                    best_scores = {k: scores[k] for k in ("precision", "recall", "f1")}
-                    best_weights = models.train.get_weights()
-            finally:
-                if ema is not None:
-                    ema.restore()
-            row = {"epoch": epoch, "loss": float(np.mean(losses)), "dev_precision": scores["precision"],
-                   "dev_recall": scores["recall"], "dev_f1": scores["f1"], "lr": lr,
-                   "seconds": time.perf_counter() - t0, "reloaded": False}
-            history.append(row)
-            done_here = epoch - first_epoch + 1
-            eta = (time.perf_counter() - started) / done_here * (epochs - epoch)
-            log(f"{label}: epoch {epoch}/{epochs}: loss {row['loss']:.4f}, dev P {row['dev_precision']:.4f} "
-                f"R {row['dev_recall']:.4f} F1 {row['dev_f1']:.4f} (best {best_f1:.4f} @ {best_epoch}), "
-                f"{row['seconds']:.1f}s, ETA {_eta(eta)}")
-            if reload_due([h["dev_f1"] for h in history], epochs=epochs, cfg=cfg_train, after_plateau=after_plateau):
-                models.train.set_weights(best_weights)
-                optimizer, ema, step = fresh_state(models, cfg_train.lr_after_plateau, cfg_train, specs, weight)
-                why = "forced" if epoch == cfg_train.plateau_force_epoch else "plateau"
-                after_plateau, row["reloaded"] = True, True
-                log(f"{label}: {why} after epoch {epoch}: reloaded the weights of epoch {best_epoch}, "
-                    f"lr {cfg_train.lr_after_plateau}")
-            _write_history(out_dir, history)
-            if on_epoch is not None:
-                on_epoch({"epochs_done": epoch, "epochs": epochs, "best_epoch": best_epoch, "best_dev_f1": best_f1,
-                          "last_dev_f1": row["dev_f1"]})
-            if checkpoint_dir is not None:
-                checkpoint.save(checkpoint_dir, fingerprint,
-                                {"epoch": epoch, "epochs": epochs, "global_step": global_step,
-                                 "after_plateau": after_plateau, "best_f1": best_f1, "best_epoch": best_epoch,
-                                 "best_scores": best_scores, "history": history,
-                                 "encoder_stats": dict(encoder.stats),
-                                 "encoder_clipped": sorted(encoder.clipped_texts),
-                                 "seconds": seconds_before + time.perf_counter() - started},
-                                {"model": [v.numpy() for v in models.train.variables],
-                                 "optimizer": [v.numpy() for v in optimizer.variables],
-                                 "ema": [v.numpy() for v in ema.state_variables] if ema is not None else [],
-                                 "best": list(best_weights) if best_weights is not None else []})
-    if best_weights is not None:
-        models.train.set_weights(best_weights)
-    return TrainResult(models=models, history=history, best_epoch=best_epoch, best=best_scores,
-                       seconds=seconds_before + time.perf_counter() - started, device=device,
-                       dev_samples=dev_samples, heldout=heldout, fingerprint=fingerprint)
+                               decode_batch_size=decode_batch_size, kb_candidates=split.kb_candidates,
+                               dev_candidates=split.dev_candidates)
+    state = trainer.resume(checkpoint_dir, fingerprint)   # a fresh state without a checkpoint to resume
+    trainer.run(state, out_dir=Path(out_dir), checkpoint_dir=checkpoint_dir, fingerprint=fingerprint,
+                on_epoch=on_epoch)
+    if state.best_weights is not None:
+        trainer.models.train.set_weights(state.best_weights)
+    return TrainResult(models=trainer.models, history=state.history, best_epoch=state.best_epoch,
+                       best=state.best_scores, seconds=state.elapsed(), device=trainer.device,
+                       dev_samples=split.dev, heldout=split.heldout, fingerprint=fingerprint)
