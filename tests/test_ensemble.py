@@ -119,3 +119,100 @@ def test_read_predictions_checks_the_samples(tmp_path):
         read_predictions(pred, samples[:1], SCHEMA, "none")
     with pytest.raises(DataError, match=r"p.json:1: text differs from .*t.json:2"):
         read_predictions(pred, samples[::-1], SCHEMA, "none")
+
+
+# ------------------------------------------------------------------ system.Predictor: any sub-system, one code path
+class Recorder(TableModel):
+    """A TableModel that records the candidates of every batch it encodes (what an Extractor reads)."""
+
+    max_len = 100
+
+    def __init__(self, table):
+        super().__init__(table)
+        self.seen, self.batches = [], 0
+
+    def subject_probs(self, batch):
+        self.batches += 1
+        self.seen.append(batch.candidates)
+        return super().subject_probs(batch)
+
+
+class FakeKB:
+    """`prior.KnowledgeBase.candidates` of a fold: one marker candidate naming the fold and the text's length."""
+
+    def __init__(self, fold):
+        self.fold = fold
+
+    def candidates(self, text):
+        return [((0, 0), self.fold, (0, len(text) - 1))]
+
+
+class OnceRules:
+    """A RuleSet that records the triples it was applied to (once per system)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def apply_each(self, texts, predictions):
+        self.calls.append(predictions)
+        return [p | {Triple("rule", "作者", t[:1])} for t, p in zip(texts, predictions)]
+
+
+def _models():
+    return {"plain": {0: Recorder(A.table), 1: Recorder(B.table)}, "prior": {0: Recorder(A.table)}}
+
+
+def test_predictor_averages_once_per_family_and_applies_the_rules_once_to_the_union():
+    from dgcnn_ie.system import Predictor
+    models, rules = _models(), OnceRules()
+    predictor = Predictor(models, ["prior"], SCHEMA, THR, 2, rules)
+    systems = {"single": {"plain": [0]}, "average/plain": {"plain": [0, 1]},
+               "union": {"plain": [0, 1], "prior": [0]}, "submitted": {"plain": [0, 1], "prior": [0]}}
+    cands = [[((1, 4), 1, (7, 13))], []]
+    preds = predictor.predict_systems([T0, T1], systems, candidates=cands)
+    rule = [Triple("rule", "作者", "《")] * 2
+    assert preds["single"] == [{PUB, AUTHOR0, rule[0]}, {AUTHOR1, rule[1]}]
+    assert preds["average/plain"] == [{PUB, AUTHOR0, rule[0]}, {rule[1]}]        # test_average_is_over_probabilities
+    assert preds["union"] == preds["submitted"] == [{PUB, AUTHOR0, rule[0]}, {AUTHOR1, rule[1]}]
+    assert [len(c) for c in rules.calls] == [2] * 4 and Triple("rule", "作者", "《") not in set().union(*rules.calls[2])
+    # plain fold 0 ran once for single, once for the average (averaged with fold 1: another model) and the union
+    # and submitted reused that average: 1 batch of 2 texts each time
+    assert models["plain"][0].batches == 2 and models["plain"][1].batches == 1 and models["prior"][0].batches == 1
+    assert models["plain"][0].seen == [None, None] and models["prior"][0].seen == [cands[::-1]]    # batches in length order
+    assert predictor.predict([T0, T1], {"plain": [0]}) == preds["single"]
+
+
+def test_predictor_gives_each_prior_fold_member_its_own_knowledge_base():
+    """`prior.test_kb: fold`: the KBs are passed in, each member reads its fold's candidates of the text (clipped
+    to its max_len, as `Encoder.prior_candidates` clips), and no candidates are shared."""
+    from dgcnn_ie.extractor import TextBatch
+    from dgcnn_ie.system import FoldPrior, Predictor
+    models = _models()
+    models["prior"][1] = Recorder(B.table)
+    predictor = Predictor(models, ["prior"], SCHEMA, THR, 2, fold_kbs={0: FakeKB(0), 1: FakeKB(1)})
+    assert isinstance(predictor.models["prior"][0], FoldPrior) and predictor.models["plain"][0] is models["plain"][0]
+    predictor.predict([T0, T1], {"plain": [0], "prior": [0, 1]})
+    assert models["plain"][0].seen == [None]
+    for f in (0, 1):                             # batches in length order: T1, T0
+        assert models["prior"][f].seen == [[FakeKB(f).candidates(T1), FakeKB(f).candidates(T0)]]
+        assert models["prior"][f].batches == 1   # the object pass reuses the batch's candidates (one encoding)
+    short = Recorder(A.table)
+    short.max_len = 5                            # a text longer than the member reads: its clipped text's candidates
+    FoldPrior(short, FakeKB(1)).subject_probs(TextBatch([T0]))
+    assert short.seen == [[FakeKB(1).candidates(T0[:5])]]
+    with pytest.raises(ValueError, match="fold's knowledge base"):
+        predictor.predict([T0], {"prior": [0]}, candidates=[[]])
+    with pytest.raises(ValueError, match=r"no knowledge base for fold\(s\) \[1\]"):
+        Predictor(models, ["prior"], SCHEMA, THR, 2, fold_kbs={0: FakeKB(0)})
+    with pytest.raises(ValueError, match="not both"):
+        Predictor(models, ["prior"], SCHEMA, THR, 2, kb=FakeKB(0), fold_kbs={0: FakeKB(0), 1: FakeKB(1)})
+
+
+def test_predictor_takes_shared_candidates_from_its_knowledge_base():
+    from dgcnn_ie.system import Predictor
+    models = _models()
+    predictor = Predictor(models, ["prior"], SCHEMA, THR, 2, kb=FakeKB(7))
+    predictor.predict([T0, T1], {"plain": [0]})
+    assert models["plain"][0].seen == [None]                     # no prior family: no candidates computed
+    predictor.predict([T0, T1], {"plain": [0], "prior": [0]})
+    assert models["prior"][0].seen == [[FakeKB(7).candidates(T1), FakeKB(7).candidates(T0)]]

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import repo_params
 from dgcnn_ie.config import config_from_dict
-from dgcnn_ie.data import Schema, Triple, load_schema, read_dataset
+from dgcnn_ie.data import Sample, Schema, Triple, load_schema, read_dataset
 from dgcnn_ie.decode import AveragedModel, Thresholds
 from dgcnn_ie.extractor import Extractor, TextBatch, load_extractor, predict_samples, text_windows
 from dgcnn_ie.features import CharVocab, Encoder, WordVectors
@@ -194,7 +194,7 @@ def test_system_with_each_fold_models_own_knowledge_base(trained, tmp_path):
     from dgcnn_ie.prior import KnowledgeBase
     from dgcnn_ie.system import Member, System, export_system
 
-    ex, dev, schema, tmp = trained["extractor"], trained["dev"], trained["schema"], trained["tmp"]
+    ex, schema, tmp = trained["extractor"], trained["schema"], trained["tmp"]
     prior_dir = tmp_path / "prior-model"           # the trained weights, saved as a model with prior inputs
     Extractor(ex.models, ex.encoder, schema, CFG_MODEL, LOW, uses_prior=True, word2vec_path=ex.word2vec_path,
               batch_size=4).save(prior_dir)
@@ -209,9 +209,20 @@ def test_system_with_each_fold_models_own_knowledge_base(trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "fold").glob("kb*.json")) == ["kb_fold0.json", "kb_fold1.json"]
     system = System.load(tmp_path / "fold")
     assert system.doc.test_kb == "fold" and system.kb is None
+    # the KBs are passed to the predictor, never set on the members' encoders; each member reads the candidates
+    # its encoder computed when it held its fold's KB, so the system predicts what such members predict (long
+    # texts, windowed, included)
+    held = [load_extractor(prior_dir, word2vec_path=tmp / "w2v", prior=kbs[f]) for f in (0, 1)]
+    long = Sample(text="".join(s.text for s in texts), triples=[], labelled=False, source="long", raw={})
     for f, member in enumerate(system.models["prior"]):
-        assert member.encoder.prior_candidates([text]) == [kbs[f].candidates(text[:MAX_LEN])]
-    assert system.predict(texts) == ensemble_predict(system.models["prior"], texts, schema, LOW, 4, None)
+        assert member.encoder.prior is None
+        batch = TextBatch([text, long.text[:MAX_LEN]])
+        assert system.predictor.models["prior"][f]._batch(batch).candidates == \
+            held[f].encoder.prior_candidates(batch.texts) == [kbs[f].candidates(t[:MAX_LEN]) for t in batch.texts]
+    assert system.predict(texts + [long]) == ensemble_predict(held, texts + [long], schema, LOW, 4, None)
     export_system(tmp_path / "all", kb=KnowledgeBase.build(train, schema), **common)
     shared = System.load(tmp_path / "all")
     assert shared.doc.test_kb == "all" and shared.kb is not None and not (tmp_path / "all/kb_fold0.json").exists()
+    kb = KnowledgeBase.build(train, schema)
+    assert shared.predict(texts + [long]) == ensemble_predict(shared.models["prior"], texts + [long], schema, LOW, 4,
+                                                              [kb.candidates(s.text) for s in texts + [long]])

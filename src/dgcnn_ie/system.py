@@ -14,10 +14,11 @@ system/` are one code path:
                             (cleaned labels) the test-time candidates come from (`test_kb: all`), or
     system/kb_fold<f>.json  each fold model's own: the training triples outside fold f (`test_kb: fold`)
 
-Prediction: within a family the fold models' probabilities are averaged, across families the
-triple sets are united (`ensemble.predict`, `ensemble.union`); texts longer than the models'
-max_len are windowed (`extractor.predict_samples`); the prediction rules apply once, to the union (some
-rules are not idempotent: `climate_prefix` would prefix twice). The folder can be copied anywhere.
+Prediction (`Predictor`, which the ensemble stage also uses for its dev rows): within a family the fold models'
+probabilities are averaged, across families the triple sets are united (`ensemble.predict`, `ensemble.union`);
+texts longer than the models' max_len are windowed (`extractor.predict_samples`); the prediction rules apply once,
+to the union (some rules are not idempotent: `climate_prefix` would prefix twice). The knowledge bases are passed
+to the predictor, never set on the members' encoders. The folder can be copied anywhere.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 from . import ensemble
 from .config import ENSEMBLE_MODES, FAMILY_NAME
@@ -182,15 +183,119 @@ def is_system(directory) -> bool:
     return (Path(directory) / SYSTEM_FILE).is_file()
 
 
-class System:
-    """A loaded system folder: ``predict(samples)`` gives the triples the submission is made of."""
+class FoldPrior:
+    """A prior member that reads its own knowledge base (`prior.test_kb: fold`): the candidates of each text of a
+    batch, from ``kb`` on the text as the member's encoder clips it (`features.Encoder.prior_candidates`), are given
+    to the member in the batch (`extractor.TextBatch.candidates`). The KB is passed in, never set on the member's
+    encoder, so the members of one family average over one batch with different KBs."""
 
-    def __init__(self, directory, doc: SystemDoc, schema: Schema, models: dict[str, list], kb: KnowledgeBase | None):
+    def __init__(self, model, kb: KnowledgeBase):
+        self.model, self.kb = model, kb
+        self._last: tuple | None = None       # (the caller's batch, the member's): one encoding per batch
+
+    @property
+    def max_len(self) -> int:
+        return self.model.max_len
+
+    def _batch(self, batch):
+        if self._last is None or self._last[0] is not batch:
+            cands = [self.kb.candidates(text[:self.model.max_len]) for text in batch.texts]
+            self._last = (batch, dataclasses.replace(batch, candidates=cands))
+        return self._last[1]
+
+    def subject_probs(self, batch):
+        return self.model.subject_probs(self._batch(batch))
+
+    def object_probs(self, batch, rows, spans):
+        return self.model.object_probs(self._batch(batch), rows, spans)
+
+
+SubSystem = Mapping[str, Sequence[int]]       # family -> its folds (`ensemble.system_members`)
+
+
+class Predictor:
+    """Predicts any sub-system of loaded member models: each family's fold models averaged (`ensemble.predict`),
+    the families united (`ensemble.union`), the prediction rules applied once, to the union. The ensemble stage's
+    dev rows (single, average/<family>, union, submitted) and `System.predict` (the test predictions,
+    `dgcnn-ie predict --model system`) are this code.
+
+    ``models[family][fold]``: the loaded extractors; ``prior_families``: the families that read prior features.
+    Their candidates (`prior.test_kb`): ``all``, one list per text shared by every prior member, the ``candidates``
+    given to `predict_systems` (the prior stage's) or else those of ``kb``; ``fold``, ``fold_kbs[f]`` for each
+    prior fold-f member (`FoldPrior`)."""
+
+    def __init__(self, models: Mapping[str, Mapping[int, object]], prior_families: Iterable[str], schema: Schema,
+                 thresholds: Thresholds, batch_size: int, rules: RuleSet = RuleSet(), *,
+                 kb: KnowledgeBase | None = None, fold_kbs: Mapping[int, KnowledgeBase] | None = None):
+        self.prior_families = frozenset(prior_families)
+        if not self.prior_families <= set(models):
+            raise ValueError(f"prior families {sorted(self.prior_families - set(models))} have no models")
+        if kb is not None and fold_kbs is not None:
+            raise ValueError("one knowledge base for all members (kb) or one per fold (fold_kbs), not both")
+        if fold_kbs is not None:
+            missing = sorted({f for fam in self.prior_families for f in models[fam]} - set(fold_kbs))
+            if missing:
+                raise ValueError(f"no knowledge base for fold(s) {missing}")
+            models = {fam: {f: FoldPrior(m, fold_kbs[f]) if fam in self.prior_families else m
+                            for f, m in by_fold.items()} for fam, by_fold in models.items()}
+        self.models = {fam: dict(by_fold) for fam, by_fold in models.items()}
+        self.schema, self.thresholds, self.batch_size, self.rules = schema, thresholds, batch_size, rules
+        self.kb, self.fold_kbs = kb, fold_kbs
+
+    def reads_prior(self, system: SubSystem) -> bool:
+        return any(family in self.prior_families for family in system)
+
+    def predict(self, samples: Sequence[Sample | str], system: SubSystem, *, candidates: Sequence[list] | None = None,
+                batch_size: int | None = None) -> list[set[Triple]]:
+        """The triples of one sub-system for every sample."""
+        return self.predict_systems(samples, {"": system}, candidates=candidates, batch_size=batch_size)[""]
+
+    def predict_systems(self, samples: Sequence[Sample | str], systems: Mapping[str, SubSystem], *,
+                        candidates: Sequence[list] | None = None,
+                        batch_size: int | None = None) -> dict[str, list[set[Triple]]]:
+        """The triples of each named sub-system for every sample; a family's average over the same folds is
+        computed once. ``candidates``: the shared prior candidates of each sample (`prior.test_kb: all`)."""
+        if candidates is not None and self.fold_kbs is not None:
+            raise ValueError("candidates given, but each prior member reads its fold's knowledge base")
+        texts = [s if isinstance(s, str) else s.text for s in samples]
+        if candidates is None and self.kb is not None and any(map(self.reads_prior, systems.values())):
+            candidates = [self.kb.candidates(text) for text in texts]
+        averages: dict[tuple, list[set[Triple]]] = {}
+
+        def average(family: str, folds: Sequence[int]) -> list[set[Triple]]:
+            key = (family, tuple(folds))
+            if key not in averages:
+                averages[key] = ensemble.predict(
+                    [self.models[family][f] for f in folds], samples, self.schema, self.thresholds,
+                    batch_size or self.batch_size, candidates if family in self.prior_families else None)
+            return averages[key]
+
+        return {name: self.rules.apply_each(texts, ensemble.union([average(fam, fs) for fam, fs in system.items()]))
+                for name, system in systems.items()}
+
+
+class System:
+    """A loaded system folder: ``predict(samples)`` gives the triples the submission is made of (its `Predictor`,
+    built from the folder, on the submitted members)."""
+
+    def __init__(self, directory, doc: SystemDoc, schema: Schema, models: dict[str, list], kb: KnowledgeBase | None,
+                 fold_kbs: dict[int, KnowledgeBase] | None = None):
         self.directory, self.doc, self.schema, self.models, self.kb = Path(directory), doc, schema, models, kb
         self.members = list(doc.members)
-        self.thresholds, self.batch_size = doc.thresholds, doc.batch_size
+        self.batch_size = doc.batch_size
         self.normalize, self.format = doc.normalize, doc.format
         self.rules = RuleSet.build(list(doc.rules), schema)
+        self.predictor = Predictor({m.family: dict(zip(m.folds, models[m.family])) for m in self.members},
+                                   [m.family for m in self.members if m.prior], schema, doc.thresholds,
+                                   doc.batch_size, self.rules, kb=kb, fold_kbs=fold_kbs)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.predictor.thresholds
+
+    @thresholds.setter
+    def thresholds(self, value: Thresholds) -> None:      # `dgcnn-ie predict --start-threshold`
+        self.predictor.thresholds = value
 
     @classmethod
     def load(cls, directory) -> "System":
@@ -206,14 +311,14 @@ class System:
             if doc.word_vectors else None
         prior_folds = sorted({f for m in doc.members if m.prior for f in m.folds})
         fold_kbs = {f: load_kb(inside(directory, fold_kb_file(f), f"{directory / SYSTEM_FILE}:1: test_kb"), schema)
-                    for f in prior_folds} if doc.test_kb == "fold" else {}
+                    for f in prior_folds} if doc.test_kb == "fold" else None
         models = {}
         for m in doc.members:
             models[m.family] = []
             for f in m.folds:
                 folder = inside(directory, Path(MODELS_DIR, m.family, f"fold{f}"),
                                 f"{directory / SYSTEM_FILE}:1: members: family {m.family} fold {f}")
-                extractor = load_extractor(folder, word2vec_path=vectors, prior=fold_kbs.get(f) if m.prior else None)
+                extractor = load_extractor(folder, word2vec_path=vectors)
                 if extractor.schema != schema:
                     raise DataError(f"{folder}:1: family {m.family} fold {f}: a model of another schema than "
                                     f"{directory / SCHEMA_FILE}")
@@ -222,15 +327,10 @@ class System:
                                     f"normalize {extractor.normalize}; system.json says prior {m.prior}, "
                                     f"normalize {doc.normalize}")
                 models[m.family].append(extractor)
-        # with test_kb fold, each prior member reads its own KB through its encoder: no shared candidates
         kb = load_kb(inside(directory, KB_FILE, f"{directory / SYSTEM_FILE}:1: test_kb"), schema) \
             if doc.test_kb == "all" and prior_folds else None
-        return cls(directory, doc, schema, models, kb)
+        return cls(directory, doc, schema, models, kb, fold_kbs)
 
     def predict(self, samples: Sequence[Sample], batch_size: int | None = None) -> list[set[Triple]]:
-        """The system's triples for every sample: each family averaged, the families united."""
-        cands = [self.kb.candidates(s.text) for s in samples] if self.kb is not None else None
-        per_family = [ensemble.predict(self.models[m.family], samples, self.schema, self.thresholds,
-                                       batch_size or self.batch_size, cands if m.prior else None)
-                      for m in self.members]
-        return self.rules.apply_each([s.text for s in samples], ensemble.union(per_family))
+        """The system's triples for every sample: each family averaged, the families united, the rules once."""
+        return self.predictor.predict(samples, {m.family: m.folds for m in self.members}, batch_size=batch_size)

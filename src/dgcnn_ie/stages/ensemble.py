@@ -4,8 +4,10 @@ Reads the cv models of every family in `cv.families` and trained fold in `cv.fol
 held-out predictions and the cv_raw ones, and the prior candidates for the families with
 prior features: the prior stage's (one KB on the whole cleaned training file) with
 `prior.test_kb: all`, or with `fold` each fold model's own KB (the cleaned training samples outside
-its fold, as in its training; kg-2019's way), built here. The prediction rules of
-`rules.predictions` apply once to each system's final triples (a family average, the union). Writes `reports/ensemble/scores.json`:
+its fold, as in its training; kg-2019's way), built here. Every system is predicted by one
+`system.Predictor` (the code `dgcnn-ie predict --model system` runs): the prediction rules of
+`rules.predictions` apply once to each system's final triples (a family average, the union).
+Writes `reports/ensemble/scores.json`:
 
 - `oof`: per round and family (`raw/plain`, the cv_raw models; `clean/<family>`; and
   `clean/union` of the families), the scores of the held-out predictions of all folds
@@ -35,7 +37,7 @@ from ..metrics import headline, per_predicate_rows, score, write_metrics
 from ..prior import KnowledgeBase, load_candidates
 from ..rules import RuleSet
 from ..system import Member as SystemMember
-from ..system import System, export_system
+from ..system import Predictor, System, export_system
 from ..utils import log
 
 PARAMS = ("data.format", "data.normalize", "data.on_error", "decode", "rules.predictions", "cv.folds", "cv.families",
@@ -74,68 +76,56 @@ def oof_scores(raw, cleaned, assignment, folds, families, schema, normalize) -> 
     return out
 
 
+def load_predictor(config: Config, schema, cleaned, assignment, rules: RuleSet) -> Predictor:
+    """The cv models of every family and fold as one `Predictor`. Prior families: with `prior.test_kb: fold` each
+    fold model reads its own fold's KB (the cleaned training samples outside its fold, as in its training); with
+    `all`, the prior stage's candidates of the split predicted."""
+    folds, families = list(config.cv.folds), list(config.cv.families)
+    dirs = {fam: {f: layout.cv(fam, f).model_dir for f in folds} for fam in families}
+    loaded = ensemble.load_models([d for fam in families for d in dirs[fam].values()],
+                                  word2vec_path=layout.WORD2VEC_DIR)
+    prior_families = [fam for fam in families if config.families[fam].prior]
+    fold_kbs = {f: KnowledgeBase.build(split(cleaned, assignment, f)[0], schema).compact() for f in folds} \
+        if config.prior.test_kb == "fold" and prior_families else None
+    if prior_families:
+        log(f"prior families' test-time knowledge base: {config.prior.test_kb}")
+    return Predictor({fam: {f: loaded[str(d)] for f, d in dirs[fam].items()} for fam in families}, prior_families,
+                     schema, Thresholds.from_config(config.decode), config.decode.batch_size, rules, fold_kbs=fold_kbs)
+
+
+def dev_systems(config: Config, labelled: bool) -> dict[str, dict[str, list[int]]]:
+    """The systems predicted on dev: the submitted one, and when dev is labelled (scored) a single model, each
+    family's average and the union."""
+    folds, families = list(config.cv.folds), list(config.cv.families)
+    submitted = {"submitted": ensemble.system_members(config.ensemble.mode, families, folds)}
+    if not labelled:
+        return submitted
+    return {"single": ensemble.system_members("single", families, folds),
+            **{f"average/{fam}": {fam: folds} for fam in families},
+            "union": ensemble.system_members("union", families, folds), **submitted}
+
+
 def run(config: Config) -> dict:
     """Score, predict dev and test with the submitted system; returns the metrics written."""
     data, mode = config.data, config.ensemble.mode
-    folds, families = list(config.cv.folds), list(config.cv.families)
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
-    thresholds = Thresholds.from_config(config.decode)
-    batch_size = config.decode.batch_size
     rules = RuleSet.from_config(config.rules.predictions, schema)
     log(f"prediction rules: {rules.describe()}")
-
-    def read(path):
-        return read_samples(path, schema, data)
-
     raw, cleaned = (read_samples(path, schema, data, keep_raw=False)     # scored, not written
                     for path in (layout.PREPARED_TRAIN, layout.CLEANED_TRAIN))
     assignment = load_folds(layout.FOLDS, raw)
-    scores = {"oof": oof_scores(raw, cleaned, assignment, folds, families, schema, data.normalize)}
+    scores = {"oof": oof_scores(raw, cleaned, assignment, list(config.cv.folds), list(config.cv.families), schema,
+                                data.normalize)}
+    predictor = load_predictor(config, schema, cleaned, assignment, rules)
+    fold_kbs = predictor.fold_kbs
 
-    dirs = {fam: [layout.cv(fam, f).model_dir for f in folds] for fam in families}
-    loaded = ensemble.load_models([d for fam in families for d in dirs[fam]], word2vec_path=layout.WORD2VEC_DIR)
-    members = {fam: [loaded[str(d)] for d in dirs[fam]] for fam in families}
-    uses_prior = {fam: config.families[fam].prior for fam in families}
-    submitted = ensemble.system_members(mode, families, folds)
-    # prior.test_kb fold: each prior-family fold model reads its own fold's KB (the cleaned training samples
-    # outside its fold, as in its training) through its encoder; all: the prior stage's dev/test candidates
-    fold_kbs = None
-    if config.prior.test_kb == "fold" and any(uses_prior.values()):
-        fold_kbs = {f: KnowledgeBase.build(split(cleaned, assignment, f)[0], schema).compact() for f in folds}
-        for fam in families:
-            for f, extractor in zip(folds, members[fam] if uses_prior[fam] else []):
-                extractor.encoder.prior = fold_kbs[f]
-    if any(uses_prior.values()):
-        log(f"prior families' test-time knowledge base: {config.prior.test_kb}")
-
-    def run_systems(split_name: str, samples, systems: dict[str, dict[str, list[int]]]) -> dict[str, list]:
-        """Predictions of each named system (family -> folds: averaged within, united across) on ``samples``;
-        a family's average over the same folds is computed once."""
-        cands = (load_candidates(layout.PRIOR_DIR, split_name, samples=samples, schema=schema)
-                 if fold_kbs is None and any(uses_prior[fam] for system in systems.values() for fam in system)
-                 else None)
-        cache: dict[tuple, list] = {}
-
-        def family_average(fam: str, fam_folds: list[int]) -> list:
-            key = (fam, tuple(fam_folds))
-            if key not in cache:
-                chosen = [members[fam][folds.index(f)] for f in fam_folds]
-                cache[key] = ensemble.predict(chosen, samples, schema, thresholds, batch_size,
-                                              cands if uses_prior[fam] else None)
-            return cache[key]
-
-        texts = [s.text for s in samples]
-        return {name: rules.apply_each(texts, ensemble.union([family_average(fam, fs) for fam, fs in system.items()]))
-                for name, system in systems.items()}
-
-    dev = read(layout.PREPARED_DEV)
+    dev = read_samples(layout.PREPARED_DEV, schema, data)
     labelled = bool(dev) and all(s.labelled for s in dev)
-    systems = {"submitted": submitted}
-    if labelled:
-        systems = {"single": ensemble.system_members("single", families, folds),
-                   **{f"average/{fam}": {fam: folds} for fam in families},
-                   "union": ensemble.system_members("union", families, folds), **systems}
-    preds = run_systems("dev", dev, systems)
+    systems = dev_systems(config, labelled)
+    submitted = systems["submitted"]
+    cands = load_candidates(layout.PRIOR_DIR, "dev", samples=dev, schema=schema) \
+        if fold_kbs is None and any(map(predictor.reads_prior, systems.values())) else None
+    preds = predictor.predict_systems(dev, systems, candidates=cands)
     write_predictions(layout.ENSEMBLE_DEV, dev, preds["submitted"], schema)
     per_predicate: list = []
     if labelled:
@@ -147,16 +137,16 @@ def run(config: Config) -> dict:
     else:
         log("dev: not labelled, so no dev scores")
     # the submitted system as one folder, and the test predictions made WITH it: `dgcnn-ie predict --model
-    # system` is the same code path, so its output equals the submission
-    kb = KnowledgeBase.build(cleaned, schema) if fold_kbs is None and any(uses_prior[fam] for fam in submitted) \
-        else None
+    # system` is the same code path (the same `Predictor`), so its output equals the submission
+    kb = KnowledgeBase.build(cleaned, schema) if fold_kbs is None and predictor.reads_prior(submitted) else None
     export_system(layout.SYSTEM_DIR, fmt=data.format, normalize=data.normalize, mode=mode,
                   fold_count=max(assignment) + 1,      # folds.k: make_folds leaves no fold empty
-                  members=[SystemMember(fam, uses_prior[fam], tuple(fs)) for fam, fs in submitted.items()],
+                  members=[SystemMember(fam, fam in predictor.prior_families, tuple(fs))
+                           for fam, fs in submitted.items()],
                   model_dirs={(fam, f): layout.cv(fam, f).model_dir for fam, fs in submitted.items() for f in fs},
-                  schema=schema, thresholds=thresholds, batch_size=batch_size, word2vec_dir=layout.WORD2VEC_DIR,
-                  kb=kb, rules=rules, fold_kbs=fold_kbs)
-    test = read(layout.PREPARED_TEST)
+                  schema=schema, thresholds=predictor.thresholds, batch_size=predictor.batch_size,
+                  word2vec_dir=layout.WORD2VEC_DIR, kb=kb, rules=rules, fold_kbs=fold_kbs)
+    test = read_samples(layout.PREPARED_TEST, schema, data)
     write_predictions(layout.ENSEMBLE_TEST, test, System.load(layout.SYSTEM_DIR).predict(test), schema)
     scores.update(mode=mode, models={fam: len(fs) for fam, fs in submitted.items()})
     write_metrics(layout.ENSEMBLE_SCORES, scores)
