@@ -23,7 +23,7 @@ import pytest
 
 from conftest import REPO_ROOT, repo_params, write_params
 from dgcnn_ie.cli import main as cli_main
-from dgcnn_ie.cli import predict, preset, show
+from dgcnn_ie.cli import predict, show
 from dgcnn_ie.data import Triple, load_schema
 from dgcnn_ie.decode import Thresholds
 

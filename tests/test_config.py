@@ -1,5 +1,6 @@
 """The typed config: params.yaml validated as a whole, every error naming file:line and key; stage views."""
 import dataclasses
+import datetime
 import subprocess
 import sys
 
@@ -205,9 +206,22 @@ def test_dvc_written_values_read_as_dvc_reads_them(tmp_path):
     assert "train.ema: must be true or false, got a string 'yes'" in _error(tmp_path, text=text)
 
 
+@pytest.mark.parametrize("text", ["1e-3", "-.5", "+.5", ".1e5", "1_000", "0777", "0o17", "0x1F", "1:30", "yes", "on",
+                                  "True", "FALSE", "~", "null", ".inf", ".NaN", "2002-12-14", "'1e3'", "[1, 2.0, x]"])
+def test_values_are_read_as_dvc_reads_them(text):
+    """YAML 1.2 as DVC's own reader types it (ruamel, round-trip), e.g. `yes` and `1:30` strings, `1e-3` a float."""
+    from dvc.utils.serialize import parse_yaml
+    ours, dvc = config_module.yaml_value(text), parse_yaml(f"k: {text}", "params.yaml")["k"]
+    assert type(ours) in (type(None), bool, int, float, str, list, datetime.date)     # plain values, no ruamel types
+    assert repr(ours) == repr(dvc) or (ours != ours and dvc != dvc)                   # NaN != NaN
+
+
 @pytest.mark.parametrize("edit, expected", [
     (lambda t: t.replace("seed: 42", "seed: 42\nseed: 43"), "params.yaml:9: key 'seed' appears twice in its section"),
     (lambda t: t.replace("seed: 42", "seed: &s 42\nsed: *s"), ": anchors (&name) are not supported"),
+    (lambda t: t.replace("seed: 42", "seed: 42\nsed: *s"), "params.yaml:9: aliases (*name) are not supported"),
+    (lambda t: t.replace("  epochs:", "  <<: {ema: false}\n  epochs:", 1), ": merge keys (<<) are not supported"),
+    (lambda t: "%YAML 1.1\n---\n" + t, "params.yaml:2: a %YAML 1.1 directive: a params file is YAML 1.2"),
     (lambda t: t.replace("  lr: 0.001", "  lr: .inf"), "train.lr: must be a finite number, got inf"),
     (lambda t: t.replace("seed: 42", "seed: 4294967296"), "seed: must be < 4.29497e+09, got 4294967296"),
     (lambda t: t.replace("seed: 42", "seed:"), "seed: must be an integer, got nothing"),

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -97,7 +96,7 @@ def saved_model(tmp_path_factory):
     ("model.keras", "delete", "not there: models/single is not a saved extractor"),
     ("config.json", "garbage", "not a JSON file (JSONDecodeError"),
     ("config.json", "truncate", "not a JSON file"),
-    ("char_vocab.json", "garbage", "corrupt or unreadable model file (JSONDecodeError"),
+    ("char_vocab.json", "garbage", "not a JSON file (JSONDecodeError"),
 ])
 def test_damaged_model_file_is_named(saved_model, tmp_path, name, damage, expected):
     root = tmp_path / "project"

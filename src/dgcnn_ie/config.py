@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode
 
 from .data import FORMATS, NORMALIZE, ON_ERROR, DataError
 
@@ -349,45 +354,62 @@ def _kind(value: Any) -> str:
             float: "a number", str: "a string"}.get(type(value), type(value).__name__)
 
 
-class _ParamsLoader(yaml.SafeLoader):
-    """YAML as DVC reads and writes params.yaml (ruamel, YAML 1.2): ``1e-05`` is a float (PyYAML's YAML 1.1
-    would read a string), only ``true`` / ``false`` are booleans (not ``yes`` / ``on``); and, stricter than
-    both, a repeated key or an alias / anchor is an error (silently last-wins or shared values otherwise)."""
+class _Refused(YAMLError):
+    """A YAML construct a params file may not use, at a 1-based line."""
 
-    yaml_implicit_resolvers = {k: [r for r in v if r[0] not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
-                               for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    def __init__(self, line: int, reason: str):
+        super().__init__(f"line {line}: {reason}")
+        self.line, self.reason = line, reason
 
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise yaml.YAMLError(f"line {mark.line + 1}: aliases (*name) are not supported in a params file")
-        event = self.peek_event()
+
+class _StrictComposer(Composer):
+    """Refuses aliases and anchors (a shared value edited in one place would change another key unseen) and a
+    ``%YAML`` directive other than 1.2 (``%YAML 1.1`` would make ``yes`` a boolean and ``0777`` octal)."""
+
+    def compose_document(self) -> Any:
+        event = self.parser.peek_event()
+        if getattr(event, "version", None) not in (None, (1, 2)):
+            raise _Refused(event.start_mark.line + 1, f"a %YAML {'.'.join(map(str, event.version))} directive: "
+                                                      f"a params file is YAML 1.2, as DVC writes it")
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            raise _Refused(event.start_mark.line + 1, "aliases (*name) are not supported in a params file")
         if getattr(event, "anchor", None):
-            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: anchors (&name) are not supported in a params file")
+            raise _Refused(event.start_mark.line + 1, "anchors (&name) are not supported in a params file")
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
+
+class _StrictConstructor(SafeConstructor):
+    """Refuses a repeated key in a mapping (YAML would silently keep the last one) and merge keys (``<<``)."""
+
+    def flatten_mapping(self, node: Any) -> Any:
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in its section")
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(key_node.start_mark.line + 1, "merge keys (<<) are not supported in a params file")
+        return super().flatten_mapping(node)
+
+    def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+        if key in mapping:
+            raise _Refused(key_node.start_mark.line + 1, f"key {key!r} appears twice in its section")
+        return True
 
 
-_ParamsLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
-               r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
-_ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                    list("tTfF"))
+def _yaml() -> YAML:
+    """The parser of params files: YAML 1.2 as DVC reads and writes params.yaml (``1e-05`` is a float, only
+    ``true`` / ``false`` are booleans, ``yes`` / ``on`` are strings), plain dicts and lists, stricter than DVC
+    about repeated keys and aliases / anchors. A new one per document: a YAML object keeps parser state."""
+    parser = YAML(typ="safe", pure=True)
+    parser.version = (1, 2)
+    parser.Composer, parser.Constructor = _StrictComposer, _StrictConstructor
+    return parser
 
 
 def yaml_value(text: str) -> Any:
     """A value written as DVC's ``-S key=value`` writes it (YAML 1.2: ``1e-05`` is a float)."""
-    return yaml.load(text, Loader=_ParamsLoader)
+    return _yaml().load(text)
 
 
 def read_params(path: str | Path = PARAMS_FILE) -> tuple[Any, str]:
@@ -401,13 +423,11 @@ def read_params(path: str | Path = PARAMS_FILE) -> tuple[Any, str]:
     except OSError as e:
         raise ConfigError(f"{path}:1: cannot read the parameters file ({e.strerror})") from None
     try:
-        return yaml.load(text, Loader=_ParamsLoader), text
-    except yaml.YAMLError as e:
+        return _yaml().load(text), text
+    except _Refused as e:
+        raise ConfigError(f"{path}:{e.line}: {e.reason}") from None
+    except YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        if mark is None:
-            line, _, detail = str(e).partition(": ")
-            if line.startswith("line "):
-                raise ConfigError(f"{path}:{line[5:]}: {detail}") from None
         raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML "
                           f"({getattr(e, 'problem', None) or e})") from None
 
@@ -417,15 +437,15 @@ def _key_lines(text: str) -> dict[str, int]:
     lines: dict[str, int] = {}
 
     def walk(node, prefix):
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, MappingNode):
             for k, v in node.value:
                 key = f"{prefix}{k.value}"
                 lines.setdefault(key, k.start_mark.line + 1)
                 walk(v, key + ".")
 
     try:
-        walk(yaml.compose(text, Loader=_ParamsLoader), "")
-    except yaml.YAMLError:
+        walk(_yaml().compose(text), "")
+    except YAMLError:
         pass
     return lines
 
