@@ -22,7 +22,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from dgcnn_ie.data import atomic_write
+from dgcnn_ie.files import atomic_write
 
 METRICS_FILE = "reports/ensemble/metrics.json"
 AUTO = "auto"

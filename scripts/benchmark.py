@@ -10,7 +10,7 @@
 
 Training: the model of the ``model`` section of params.yaml (``--set`` overrides any
 key; the result is validated as every stage validates params.yaml, before TensorFlow
-is imported), batches from ``Encoder.batches`` (shuffled, length-bucketed, augmented
+is imported), batches from ``TrainingBatches.batches`` (shuffled, length-bucketed, augmented
 as ``train.augment`` says, padded per batch) and the compiled step of
 ``dgcnn_ie.train.fresh_state`` (masked BCE, Adam, EMA update). ``--warmup`` untimed
 steps (the first one traces the ``tf.function``) come before the ``--steps`` timed
@@ -232,6 +232,7 @@ def presegment(word_vectors, samples, max_len: int, counter: SegmentationCounter
 
 
 def benchmark_training(args, config, samples, encoder, models, gpu, counter) -> dict:
+    from dgcnn_ie.batches import TrainingBatches
     from dgcnn_ie.train import fresh_state, train_specs, warmup_lr, warmup_steps
 
     cfg_train, cfg_model = config.train, config.model
@@ -245,10 +246,12 @@ def benchmark_training(args, config, samples, encoder, models, gpu, counter) -> 
         # what the first epoch does; later epochs find these rows in the memo
         pre = presegment(encoder.word_vectors, samples, max_len, counter)
 
+    training = TrainingBatches(encoder)
+
     def batches():
         for epoch in itertools.count(1):
-            yield from encoder.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                       augment=augment, augment_rate=augment_rate)
+            yield from training.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                        augment=augment, augment_rate=augment_rate)
 
     base_lr = cfg_train.lr
     warmup_lr_steps = warmup_steps(len(samples), batch_size, cfg_train.warmup_epochs)
@@ -591,7 +594,7 @@ def main(argv=None) -> dict:
 
 def _emit(results: dict, text: str, json_path: str | None) -> dict:
     """Print the report; write the figures to ``json_path`` too (atomically) when given."""
-    from dgcnn_ie.data import atomic_write
+    from dgcnn_ie.files import atomic_write
 
     print(text)
     if json_path:

@@ -155,16 +155,19 @@ def compare(args, config, schema, encoder, models, samples, infer_samples) -> di
     """The comparison (module docstring); ``models`` give the initial weights."""
     import itertools
 
+    from dgcnn_ie.batches import TrainingBatches
     from dgcnn_ie.decode import Thresholds
     from dgcnn_ie.extractor import Extractor
 
     batch_size = args.batch_size or config.train.batch_size
     seed = args.seed if args.seed is not None else config.seed
 
+    training = TrainingBatches(encoder)
+
     def all_batches():
         for epoch in itertools.count(1):
-            yield from encoder.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                       augment=config.train.augment, augment_rate=config.train.augment_rate)
+            yield from training.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                        augment=config.train.augment, augment_rate=config.train.augment_rate)
 
     batches = list(itertools.islice(all_batches(), args.steps))
     weights = models.train.get_weights()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from dgcnn_ie.data import atomic_write
+from dgcnn_ie.files import atomic_write
 from dgcnn_ie.plots import training_curves
 
 # What is copied from a run workspace (when present), relative to its root. Only numbers:

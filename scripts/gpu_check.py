@@ -100,6 +100,7 @@ def main(argv=None) -> int:
 
     import dataclasses
 
+    from dgcnn_ie.batches import TrainingBatches
     from dgcnn_ie.config import load_config
     from dgcnn_ie.data import load_schema, read_dataset
     from dgcnn_ie.extractor import Extractor
@@ -128,8 +129,10 @@ def main(argv=None) -> int:
     models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(vocab))
     _, _, step = fresh_state(models, cfg_train.lr, cfg_train, train_specs(encoder), cfg_model.subject_loss_weight)
 
+    training = TrainingBatches(encoder)
+
     def batches(epoch):
-        return encoder.batches(train, 64, shuffle=True, seed=config.seed, epoch=epoch, augment=False, augment_rate=0.0)
+        return training.batches(train, 64, shuffle=True, seed=config.seed, epoch=epoch, augment=False, augment_rate=0.0)
 
     t0 = time.perf_counter()
     for inputs, targets in batches(1):

@@ -109,7 +109,8 @@ def stand_in_cv_raw_predictions(work: Path, folds: list[int], seed: int) -> None
 def stand_in_oof_predictions(work: Path, folds: list[int], families: list[str], seed: int) -> None:
     """What the cv_raw and cv models would write: each fold's held-out predictions (gold minus a seeded 10%)."""
     from dgcnn_ie import layout
-    from dgcnn_ie.data import load_folds, load_schema, read_dataset, write_predictions
+    from dgcnn_ie.data import load_schema, read_dataset, write_predictions
+    from dgcnn_ie.folds import load_folds
     os.chdir(work)
     schema = load_schema(layout.PREPARED_SCHEMA, "lic2019")
     raw, _ = read_dataset(layout.PREPARED_TRAIN, schema)
@@ -125,7 +126,8 @@ def stand_in_oof_predictions(work: Path, folds: list[int], families: list[str], 
 def ensemble_io(work: Path, folds: list[int], families: list[str]) -> dict:
     """The ensemble stage's IO at this size, read as the stage reads it (its own process: its peak RSS)."""
     from dgcnn_ie import layout
-    from dgcnn_ie.data import load_folds, load_schema, read_dataset, write_predictions
+    from dgcnn_ie.data import load_schema, read_dataset, write_predictions
+    from dgcnn_ie.folds import load_folds
     from dgcnn_ie.stages.ensemble import oof_scores
     os.chdir(work)
     t0 = time.perf_counter()

@@ -40,6 +40,26 @@ def write_params(path, overrides: dict | None = None) -> Path:
     return path
 
 
+# The tiny model and schedule the tests train and build: the end-to-end pipeline's own (its metrics are pinned in
+# tests/fixtures/tiny_pipeline_metrics.json, so these values must not change). A test that needs another size
+# states only what differs, e.g. ``tiny_config(model={"dilations": [1]})`` or ``tiny_params(train={"epochs": 3})``.
+TINY_MODEL = {"width": 16, "dilations": [1, 2], "heads": 2, "head_size": 8, "subject_encoder": "concat"}
+TINY_TRAIN = {"epochs": 1, "batch_size": 32}
+
+
+def tiny_params(model: dict | None = None, train: dict | None = None, **sections) -> dict:
+    """Overrides of params.yaml: `TINY_MODEL` and `TINY_TRAIN` updated by ``model`` and ``train``, plus ``sections``."""
+    return {"model": merge(copy.deepcopy(TINY_MODEL), model or {}),
+            "train": merge(copy.deepcopy(TINY_TRAIN), train or {}),
+            **copy.deepcopy(sections)}
+
+
+def tiny_config(model: dict | None = None, train: dict | None = None, **sections):
+    """The typed config of the repository's params.yaml with `tiny_params(model, train, **sections)` merged in."""
+    from dgcnn_ie.config import config_from_dict
+    return config_from_dict(repo_params(tiny_params(model, train, **sections)))
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT

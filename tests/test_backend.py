@@ -20,6 +20,7 @@ import pytest
 import test_train
 from conftest import repo_params
 from dgcnn_ie import backend
+from dgcnn_ie.batches import TrainingBatches
 from dgcnn_ie.config import config_from_dict
 from dgcnn_ie.data import load_schema, read_dataset
 from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
@@ -124,8 +125,8 @@ _JAX_RUN = textwrap.dedent('''
 
 
 def _batches(encoder, samples):
-    return list(encoder.batches(samples, TRAIN["batch_size"], shuffle=True, seed=3, epoch=1, augment=False,
-                                augment_rate=0.0))[:STEPS]
+    return list(TrainingBatches(encoder).batches(samples, TRAIN["batch_size"], shuffle=True, seed=3, epoch=1,
+                                                 augment=False, augment_rate=0.0))[:STEPS]
 
 
 def _run_steps(models, cfg, batches):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_MODEL
 from dgcnn_ie.config import ConfigError
 from dgcnn_ie.data import load_schema, read_dataset
 
@@ -14,9 +15,9 @@ spec = importlib.util.spec_from_file_location("benchmark", REPO_ROOT / "scripts"
 benchmark = sys.modules.setdefault("benchmark", importlib.util.module_from_spec(spec))
 spec.loader.exec_module(benchmark)
 
-TINY = ["--set", "model.width=16", "--set", "model.dilations=[1, 2]", "--set", "model.heads=2",
-        "--set", "model.head_size=8", "--set", "model.subject_encoder=concat", "--set", "word2vec.dim=8",
-        "--set", "train.batch_size=4"]
+# conftest.TINY_MODEL as --set options (model.width=16, model.dilations=[1, 2], ...), 8-dim word vectors, batches of 4
+_SETS = {**{f"model.{k}": v for k, v in TINY_MODEL.items()}, "word2vec.dim": 8, "train.batch_size": 4}
+TINY = [arg for key, value in _SETS.items() for arg in ("--set", f"{key}={value}")]
 
 
 def test_tiny_run_writes_positive_figures(tmp_path, capsys):
@@ -34,7 +35,8 @@ def test_tiny_run_writes_positive_figures(tmp_path, capsys):
                   saved["model"]["parameters"], saved["data"]["mean_chars"], saved["cpu_count"]):
         assert value > 0
     # the overrides reached the model, train.batch_size was used, counts are what was asked for
-    assert saved["model"]["config"]["width"] == 16 and saved["model"]["config"]["dilations"] == [1, 2]
+    assert saved["model"]["config"]["width"] == TINY_MODEL["width"] == 16
+    assert saved["model"]["config"]["dilations"] == TINY_MODEL["dilations"] == [1, 2]
     assert train["batch_size"] == 4 and train["steps"] == 2 and train["sentences"] <= 8
     assert saved["data"]["sentences"] == 12 and infer["sentences"] == 6
     assert saved["word_vectors"]["source"] == "random" and saved["word_vectors"]["dim"] == 8

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import repo_params
+from conftest import tiny_config
 from dgcnn_ie import checkpoint
-from dgcnn_ie.data import remove_stale_temps
+from dgcnn_ie.files import remove_stale_temps
 
 FP = "ab" * 32
 ARRAYS = {"model": [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(4, np.float32)],
@@ -135,15 +135,12 @@ def test_valid_checkpoints_of_another_run_stay_in_place(tmp_path):
 
 @pytest.mark.slow
 def test_a_corrupt_checkpoint_restarts_training_to_the_uninterrupted_result(tmp_path):
-    from dgcnn_ie.config import config_from_dict
     from dgcnn_ie.data import load_schema, read_dataset
     from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
     from dgcnn_ie.train import train_model
     synthetic = Path(__file__).resolve().parent.parent / "data" / "synthetic"
-    cfg = config_from_dict(repo_params({
-        "model": {"width": 8, "dilations": [1, 2], "heads": 1, "head_size": 8, "max_len": 48, "min_char_count": 1,
-                  "subject_encoder": "concat", "use_word_vectors": False},
-        "train": {"epochs": 2, "batch_size": 16, "plateau_min_epoch": 1, "plateau_min_f1": 0.5}}))
+    cfg = tiny_config(model={"width": 8, "heads": 1, "max_len": 48, "min_char_count": 1, "use_word_vectors": False},
+                      train={"epochs": 2, "batch_size": 16, "plateau_min_epoch": 1, "plateau_min_f1": 0.5})
     schema = load_schema(synthetic / "schema.json", "lic2019")
     train = read_dataset(synthetic / "train.json", schema)[0][:32]
     dev = read_dataset(synthetic / "dev.json", schema)[0][:8]
@@ -155,7 +152,7 @@ def test_a_corrupt_checkpoint_restarts_training_to_the_uninterrupted_result(tmp_
         result = train_model(train, dev, schema=schema, cfg_model=cfg.model, cfg_train=cfg.train, encoder=encoder,
                              seed=5, out_dir=tmp_path / "out", checkpoint_dir=directory, label="m", log=lines.append)
         outcome = {"history": [{k: v for k, v in row.items() if k != "seconds"} for row in result.history],
-                   "best": result.best, "encoder": dict(encoder.stats),
+                   "best": result.best, "encoder": result.encoder_stats,
                    "weights": [w.tolist() for w in result.models.train.get_weights()]}
         return outcome, lines
 

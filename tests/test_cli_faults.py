@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, repo_params, write_params
+from conftest import REPO_ROOT, tiny_config, write_params
 from dgcnn_ie.cli import main as cli_main
 from dgcnn_ie.cli import predict, show
 from dgcnn_ie.data import Triple, load_schema
@@ -442,13 +442,10 @@ def test_predict_write_faults_in_process(project, monkeypatch, capsys, name, cal
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A project with a tiny untrained extractor (no word vectors) in models/single and 4 dev lines."""
-    from dgcnn_ie.config import config_from_dict
     from dgcnn_ie.extractor import Extractor
     from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
     from dgcnn_ie.model import build_models
-    cfg = config_from_dict(repo_params({"model": {"width": 16, "dilations": [1], "heads": 2, "head_size": 8,
-                                                  "subject_encoder": "concat", "use_word_vectors": False,
-                                                  "max_len": 64}}))
+    cfg = tiny_config(model={"dilations": [1], "use_word_vectors": False, "max_len": 64})   # 1 conv layer
     root = tmp_path_factory.mktemp("project")
     (root / "data/prepared").mkdir(parents=True)
     lines = (SYNTHETIC / "dev.json").read_text(encoding="utf-8").splitlines(keepends=True)[:4]

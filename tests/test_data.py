@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from dgcnn_ie.data import (DataError, Schema, Triple, assemble_duie, atomic_dir, atomic_write, find_spans,
-                           load_schema, read_dataset, read_samples, typed_spo, write_predictions)
+from dgcnn_ie.data import (DataError, Schema, Triple, assemble_duie, find_spans, load_schema, read_dataset,
+                           read_samples, typed_spo, write_predictions)
+from dgcnn_ie.files import atomic_dir, atomic_write
 
 LIC_SCHEMA = [
     {"subject_type": "图书作品", "predicate": "作者", "object_type": "人物"},
@@ -482,7 +483,7 @@ def test_real_lic_write_read_round_trip(shared_data, tmp_path):
 def test_remove_stale_temps_only_takes_dead_processes_leftovers(tmp_path):
     import subprocess
     import sys
-    from dgcnn_ie.data import remove_stale_temps
+    from dgcnn_ie.files import remove_stale_temps
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)                      # finished: its pid is free
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

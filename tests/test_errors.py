@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, repo_params, write_params
+from conftest import REPO_ROOT, tiny_config, write_params
 
 SYNTHETIC = REPO_ROOT / "data/synthetic"
 
@@ -68,13 +68,11 @@ def test_missing_input_is_one_line(tmp_path):
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A tiny untrained extractor folder (no word vectors) and a project that evaluates it."""
-    from dgcnn_ie.config import config_from_dict
     from dgcnn_ie.data import load_schema
     from dgcnn_ie.extractor import Extractor
     from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
     from dgcnn_ie.model import build_models
-    cfg = config_from_dict(repo_params({"model": {"width": 16, "dilations": [1], "heads": 2, "head_size": 8,
-                                                  "subject_encoder": "concat", "use_word_vectors": False}}))
+    cfg = tiny_config(model={"dilations": [1], "use_word_vectors": False})   # 1 conv layer
     root = tmp_path_factory.mktemp("project")
     (root / "data/prepared").mkdir(parents=True)
     for name in ("schema", "dev", "test"):

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import repo_params
-from dgcnn_ie.config import config_from_dict
+from conftest import tiny_config
 from dgcnn_ie.data import Sample, Schema, Triple, load_schema, read_dataset
 from dgcnn_ie.decode import AveragedModel, Thresholds
 from dgcnn_ie.extractor import Extractor, TextBatch, load_extractor, predict_samples, text_windows
@@ -24,14 +23,14 @@ REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC = REPO / "data" / "synthetic"
 MAX_LEN = 48
 N_TRAIN = 96
-MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
-         "max_len": MAX_LEN, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1,
-         "subject_encoder": "concat", "subject_points": 2, "use_word_vectors": True, "use_attention": True,
-         "use_gates": True}
-TRAIN = {"epochs": 10, "batch_size": 8, "lr": 0.01, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
-         "plateau_patience": 8, "plateau_min_epoch": 20, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
-         "ema": True, "ema_decay": 0.8, "augment": False}
-_CFG = config_from_dict(repo_params({"model": MODEL, "train": TRAIN}))   # the repository's params, tiny
+# the repository's params with the shared tiny model (conftest.TINY_MODEL), 3 conv layers, trained 10 epochs
+_CFG = tiny_config(
+    model={"arch": "dgcnn", "dilations": [1, 2, 5], "kernel_size": 3, "max_len": MAX_LEN, "dropout": 0.25,
+           "conv_dropout": 0.1, "min_char_count": 1, "subject_points": 2, "use_word_vectors": True,
+           "use_attention": True, "use_gates": True},
+    train={"epochs": 10, "batch_size": 8, "lr": 0.01, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+           "plateau_patience": 8, "plateau_min_epoch": 20, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+           "ema": True, "ema_decay": 0.8, "augment": False})
 CFG_MODEL, CFG_TRAIN = _CFG.model, _CFG.train
 LOW = Thresholds(0.05, 0.05)  # low thresholds so the barely trained model outputs some triples
 

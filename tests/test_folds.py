@@ -8,7 +8,8 @@ import shutil
 import pytest
 from conftest import write_params
 
-from dgcnn_ie.data import DataError, load_folds, load_schema, make_folds, read_dataset, split
+from dgcnn_ie.data import DataError, load_schema, read_dataset
+from dgcnn_ie.folds import load_folds, make_folds, split
 from dgcnn_ie.stages.runner import run_stage
 
 SCHEMA_PATH, TRAIN_PATH = "data/prepared/schema.json", "data/prepared/train.json"

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import keras
 
-from conftest import repo_params
+from conftest import repo_params, tiny_params
 from dgcnn_ie.config import ConfigError, config_from_dict
 from dgcnn_ie.model import (
     OBJECT_INPUTS,
@@ -21,22 +21,10 @@ from dgcnn_ie.model import (
 )
 
 C, DW, VOCAB = 3, 8, 30
-MODEL = {
-    "arch": "dgcnn",
-    "width": 16,
-    "dilations": [1, 2, 5],
-    "kernel_size": 3,
-    "heads": 2,
-    "head_size": 8,
-    "max_len": 64,
-    "dropout": 0.25,
-    "conv_dropout": 0.1,
-    "subject_encoder": "bigru",
-    "subject_points": 6,
-    "use_word_vectors": True,
-    "use_attention": True,
-    "use_gates": True,
-}
+# the shared tiny model (conftest.TINY_MODEL) with 3 conv layers, a BiGRU subject encoder and word vectors
+MODEL = tiny_params(model={"arch": "dgcnn", "dilations": [1, 2, 5], "kernel_size": 3, "max_len": 64, "dropout": 0.25,
+                           "conv_dropout": 0.1, "subject_encoder": "bigru", "subject_points": 6,
+                           "use_word_vectors": True, "use_attention": True, "use_gates": True})["model"]
 CFG = config_from_dict(repo_params({"model": MODEL})).model   # the repository's params, a tiny model
 VARIANTS = [
     {"arch": "dgcnn", "subject_encoder": "bigru"},

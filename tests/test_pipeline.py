@@ -24,20 +24,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import repo_params, tiny_params
 from dgcnn_ie import submission
 from dgcnn_ie.data import load_schema
 
 TRAIN_LINES, DEV_LINES, TEST_LINES = 240, 40, 40
 TIMEOUT_S = 900
 
-TINY = {
-    "folds": {"k": 2},
-    "cv": {"folds": [0, 1], "families": ["plain", "prior"], "epochs": 2},
-    "word2vec": {"dim": 16, "epochs": 1},
-    "model": {"width": 16, "dilations": [1, 2], "heads": 2, "head_size": 8, "subject_encoder": "concat"},
-    "train": {"epochs": 1, "batch_size": 32},
-    "decode": {"batch_size": 64},
-}
+# conftest.TINY_MODEL and TINY_TRAIN as they are (they are this pipeline's), 2 folds, small word vectors
+TINY = tiny_params(folds={"k": 2}, cv={"folds": [0, 1], "families": ["plain", "prior"], "epochs": 2},
+                   word2vec={"dim": 16, "epochs": 1}, decode={"batch_size": 64})
 
 
 # Behaviour pin: every stage's metrics from the tiny pipeline, recorded before the typed-config
@@ -58,15 +54,6 @@ EXACT_BASELINE_ENV = "DGCNN_IE_EXACT_BASELINE"
 # CI may run on another CPU type (other SIMD kernels, other float summation order in TensorFlow/BLAS),
 # so by default floats only have to agree within this; DGCNN_IE_EXACT_BASELINE=1 asks for bit equality.
 BASELINE_FLOAT_TOL = 0.02
-
-
-def _merge(base: dict, override: dict) -> dict:
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def _head(src: Path, dst: Path, n: int) -> None:
@@ -97,8 +84,7 @@ def _reproduce(repo: Path):
     shutil.copy(root / "dvc.yaml", repo / "dvc.yaml")
     shutil.copytree(root / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(root / "data/extra", repo / "data/extra")
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    _merge(params, TINY)
+    params = repo_params(TINY)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     source = params["data"]["source"]
     src_dir, dst_dir = root / source["dir"], repo / source["dir"]
@@ -288,32 +274,34 @@ def test_metrics_match_recorded_baseline(pipeline):
     assert not problems, f"{len(problems)} differences from {BASELINE_FIXTURE.name}:\n" + "\n".join(problems[:60])
 
 
+def _copy_repository(repo: Path, dst: Path) -> Path:
+    """A copy of the module's repository, git history and DVC cache included, for a test that reruns stages:
+    the shared one stays as the first `dvc repro` left it, whatever order the tests run in."""
+    def ignore(folder, names):
+        return ["tmp"] if Path(folder) == repo / ".dvc" else []     # DVC's locks and state: made anew
+    shutil.copytree(repo, dst, symlinks=True, ignore=ignore)
+    return dst
+
+
 @pytest.mark.slow
-def test_new_test_file_retrains_nothing(pipeline):
+def test_new_test_file_retrains_nothing(pipeline, tmp_path):
     """A team's next test file (`-S data.source.test=...`) re-predicts; no word2vec, train or cv model reruns."""
-    repo, env, _ = pipeline
+    env = pipeline[1]
+    repo = _copy_repository(pipeline[0], tmp_path / "repo")   # this test reruns stages: in its own copy
     dvc = [sys.executable, "-m", "dvc"]
-    path = repo / "params.yaml"
-    original = path.read_text(encoding="utf-8")
-    params = yaml.safe_load(original)
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
     source = params["data"]["source"]
     lines = (repo / source["dir"] / source["test"]).read_text(encoding="utf-8").splitlines(keepends=True)
     (repo / source["dir"] / "test2.json").write_text("".join(lines[5:] + lines[:3]), encoding="utf-8")
     params["data"]["source"]["test"] = "test2.json"
-    try:
-        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        status = set(json.loads(_run(dvc + ["status", "--json"], repo, env)))
-        assert not {s for s in status if s.split("@")[0] in ("word2vec", "train", "cv_raw", "clean", "cv", "folds")}, \
-            status
-        out = _run(dvc + ["repro"], repo, env)
-        ran = set(re.findall(r"Running stage '([^']+)'", out))
-        assert ran == {"prepare", "prior", "evaluate", "ensemble", "submit"}, ran
-        submitted = repo / f"submission/{params['data']['format']}_submission.json"
-        assert len(submitted.read_text(encoding="utf-8").splitlines()) == len(lines) - 2
-    finally:
-        path.write_text(original, encoding="utf-8")
-        (repo / source["dir"] / "test2.json").unlink()
-        _run(dvc + ["repro"], repo, env)      # back to the module's state for the other tests
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    status = set(json.loads(_run(dvc + ["status", "--json"], repo, env)))
+    assert not {s for s in status if s.split("@")[0] in ("word2vec", "train", "cv_raw", "clean", "cv", "folds")}, status
+    out = _run(dvc + ["repro"], repo, env)
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"prepare", "prior", "evaluate", "ensemble", "submit"}, ran
+    submitted = repo / f"submission/{params['data']['format']}_submission.json"
+    assert len(submitted.read_text(encoding="utf-8").splitlines()) == len(lines) - 2
 
 
 @pytest.mark.slow

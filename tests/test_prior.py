@@ -7,7 +7,8 @@ import pytest
 from conftest import write_params
 
 from dgcnn_ie import layout
-from dgcnn_ie.data import DataError, Sample, Schema, Triple, load_schema, make_folds, read_dataset, split
+from dgcnn_ie.data import DataError, Sample, Schema, Triple, load_schema, read_dataset
+from dgcnn_ie.folds import make_folds, split
 from dgcnn_ie.prior import KnowledgeBase, load_candidates, object_prior, subject_prior
 from dgcnn_ie.stages.runner import run_stage
 

@@ -18,15 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, write_params
+from conftest import REPO_ROOT, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 
 EPOCHS, KILL_AFTER = 5, 2
-TINY = {"model": {"width": 16, "dilations": [1, 2], "heads": 2, "head_size": 8, "max_len": 128, "min_char_count": 1,
-                  "subject_encoder": "concat", "use_word_vectors": False},
-        "train": {"epochs": EPOCHS, "batch_size": 16, "plateau_min_epoch": 1, "plateau_min_f1": 0.5},
-        "decode": {"batch_size": 64}}
+TINY = tiny_params(model={"max_len": 128, "min_char_count": 1, "use_word_vectors": False},   # conftest.TINY_MODEL
+                   train={"epochs": EPOCHS, "batch_size": 16, "plateau_min_epoch": 1, "plateau_min_f1": 0.5},
+                   decode={"batch_size": 64})
 TEMP = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|tmpdir|old)$")
 
 

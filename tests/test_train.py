@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import repo_params
+from conftest import repo_params, tiny_params
+from dgcnn_ie.batches import TrainingBatches
 from dgcnn_ie.config import ConfigError, config_from_dict
 from dgcnn_ie.data import Sample, Triple, load_schema, read_dataset
 from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors
@@ -12,14 +13,17 @@ from dgcnn_ie.train import (_RESUME_FIELDS, TrainState, epoch_line, history_row,
                             selection_split, split_holdout, step_lr, train_model, warmup_lr, warmup_steps)
 
 SYNTHETIC = Path(__file__).resolve().parent.parent / "data" / "synthetic"
-MODEL = {"arch": "dgcnn", "width": 16, "dilations": [1, 2, 5], "kernel_size": 3, "heads": 2, "head_size": 8,
-         "max_len": 64, "dropout": 0.25, "conv_dropout": 0.1, "min_char_count": 1, "subject_encoder": "bigru",
-         "subject_points": 6, "use_word_vectors": False, "use_attention": True, "use_gates": True}
-# plateau after epoch 2 (more than 1 epoch done, F1 < 0.5): epoch 3 restarts from the best weights
-TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
-         "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
-         "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5}
-_CFG = config_from_dict(repo_params({"model": MODEL, "train": TRAIN}))   # the repository's params, tiny
+# the shared tiny model (conftest.TINY_MODEL) with 3 conv layers, a BiGRU subject encoder and no word vectors
+_TINY = tiny_params(
+    model={"arch": "dgcnn", "dilations": [1, 2, 5], "kernel_size": 3, "max_len": 64, "dropout": 0.25,
+           "conv_dropout": 0.1, "min_char_count": 1, "subject_encoder": "bigru", "subject_points": 6,
+           "use_word_vectors": False, "use_attention": True, "use_gates": True},
+    # plateau after epoch 2 (more than 1 epoch done, F1 < 0.5): epoch 3 restarts from the best weights
+    train={"epochs": 3, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
+           "plateau_patience": 8, "plateau_min_epoch": 1, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
+           "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5})
+MODEL, TRAIN = _TINY["model"], _TINY["train"]
+_CFG = config_from_dict(repo_params(_TINY))   # the repository's params, tiny
 CFG_MODEL, CFG_TRAIN = _CFG.model, _CFG.train
 
 
@@ -99,33 +103,36 @@ def test_selection_split_holds_out_samples_with_their_candidates():
 
 def test_train_state_round_trips_through_a_checkpoint():
     """`to_checkpoint` writes the state.json fields in the order checkpoints have always had; `from_checkpoint`
-    gives the same state back, and the encoder's counters with it."""
+    gives the same state back, and the encoder's and the training's counters with it."""
     schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
 
-    def encoder():
-        return Encoder(CharVocab.build(["甲乙"], 1), NoWordVectors(0), schema, 64)
+    def training():
+        return TrainingBatches(Encoder(CharVocab.build(["甲乙"], 1), NoWordVectors(0), schema, 64))
     scores = {"precision": 0.5, "recall": 0.25, "f1": 1 / 3}
     state = TrainState(epoch=2, global_step=9, history=[history_row(1, 0.9, scores, 1e-3, 1.5),
                                                         history_row(2, 0.7, scores, 1e-3, 1.25)],
                        best_epoch=2, best_f1=1 / 3, best_scores=scores, best_weights=[1.0, 2.0], after_plateau=True,
                        seconds=4.0)
-    source = encoder()
+    source = training()
     source.stats.update(samples=96, augmented=3)
-    source.clipped_texts = {"乙甲", "甲乙"}
+    source.encoder.stats.update(texts_clipped=2)
+    source.encoder.clipped_texts = {"乙甲", "甲乙"}
     saved, best = state.to_checkpoint(5, source)
     assert list(saved) == ["epoch", "epochs", "global_step", "after_plateau", "best_f1", "best_epoch", "best_scores",
                            "history", "encoder_stats", "encoder_clipped", "seconds"]
     assert saved["epochs"] == 5 and saved["seconds"] >= 4.0 and best == [1.0, 2.0]
     saved = json.loads(json.dumps(saved))                 # as a resume reads it
     assert all(check(saved[key]) for key, check in _RESUME_FIELDS.items())
-    target = encoder()
+    target = training()
     restored = TrainState.from_checkpoint(saved, best, target)
     assert restored == TrainState(**{**vars(state), "seconds": saved["seconds"]})
-    assert target.stats == source.stats and target.clipped_texts == source.clipped_texts
+    assert list(saved["encoder_stats"].items()) == [("texts_clipped", 2), ("samples", 96), ("augmented", 3)]
+    assert target.stats == source.stats and target.encoder.stats == source.encoder.stats
+    assert target.encoder.clipped_texts == source.encoder.clipped_texts
     assert restored.f1s() == [1 / 3, 1 / 3]
     assert restored.progress(5) == {"epochs_done": 2, "epochs": 5, "best_epoch": 2, "best_dev_f1": 1 / 3,
                                     "last_dev_f1": 1 / 3}
-    assert TrainState().to_checkpoint(1, encoder())[1] == []   # no best weights before the first epoch
+    assert TrainState().to_checkpoint(1, training())[1] == []   # no best weights before the first epoch
 
 
 def test_step_lr_warms_up_then_drops_after_a_plateau():

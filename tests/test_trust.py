@@ -18,10 +18,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, pickle_payload, repo_params
+from conftest import REPO_ROOT, pickle_payload, tiny_config
 from gensim.models import KeyedVectors
 
-from dgcnn_ie.config import config_from_dict
 from dgcnn_ie.data import DataError, load_schema, read_dataset
 from dgcnn_ie.decode import Thresholds
 from dgcnn_ie.extractor import Extractor, load_extractor
@@ -34,10 +33,10 @@ from dgcnn_ie.trust import check_keras_config
 from dgcnn_ie.word2vec import save_vectors
 
 SYNTHETIC = REPO_ROOT / "data" / "synthetic"
-MODEL = {"arch": "dgcnn", "width": 8, "dilations": [1, 2], "kernel_size": 3, "heads": 1, "head_size": 4,
-         "max_len": 32, "min_char_count": 1, "subject_encoder": "concat", "subject_points": 2,
-         "use_word_vectors": True, "use_attention": False, "use_gates": True}
-CFG_MODEL = config_from_dict(repo_params({"model": MODEL})).model
+# the shared tiny model (conftest.TINY_MODEL), narrower still and without attention
+CFG_MODEL = tiny_config(model={"arch": "dgcnn", "width": 8, "kernel_size": 3, "heads": 1, "head_size": 4,
+                               "max_len": 32, "min_char_count": 1, "subject_points": 2, "use_word_vectors": True,
+                               "use_attention": False, "use_gates": True}).model
 
 
 def _extractor(schema, texts, words, cfg=CFG_MODEL, uses_prior=False) -> Extractor:

@@ -1,6 +1,6 @@
 """Per-epoch training checkpoints, so that a killed `train` / `cv_raw` / `cv` stage resumes at its next epoch.
 
-A checkpoint is a folder (written atomically, `data.atomic_dir`) with ``state.json`` (the
+A checkpoint is a folder (written atomically, `files.atomic_dir`) with ``state.json`` (the
 loop's state: epoch, step, plateau flag, history, best epoch and scores, and the
 fingerprint of everything the training depends on) and ``arrays.npz`` (the values of every
 model variable, dropout seed states included, of the optimiser's and the EMA's variables,
@@ -12,7 +12,7 @@ A checkpoint that cannot be read whole (a truncated or garbled ``arrays.npz`` or
 bad CRC, a missing file, keys or array shapes that do not fit the run's model) is reported in one
 line, set aside as ``<folder>.unreadable-<n>`` beside it (e.g. ``checkpoints/single.unreadable-1``:
 renamed, never deleted, so it can be looked at; DVC does not track it, /checkpoints is git-ignored,
-and `data.remove_stale_temps` does not sweep it; delete it by hand), and the training starts afresh.
+and `files.remove_stale_temps` does not sweep it; delete it by hand), and the training starts afresh.
 A valid checkpoint that is not for this run (another version or fingerprint, or a finished
 training) is not set aside: the run starts afresh and its first save replaces it.
 
@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .data import atomic_dir
+from .files import atomic_dir
 
 VERSION = 2       # 2: the state holds `encoder_clipped` (features.Encoder.clipped_texts)
 STATE_FILE, ARRAYS_FILE = "state.json", "arrays.npz"

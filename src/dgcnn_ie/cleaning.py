@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .config import ConfigError
-from .data import Sample, Schema, Triple, restore_case, assemble_duie, atomic_write, typed_spo
+from .data import Sample, Schema, Triple, restore_case, assemble_duie, typed_spo
+from .files import atomic_write
 
 MAX_EXAMPLES = 5
 

@@ -16,8 +16,9 @@ from typing import Sequence
 from . import checkpoint, layout
 from .assemble import make_extractor, model_encoder
 from .config import Config, ModelConfig
-from .data import DataError, Sample, load_folds, load_schema, read_samples, write_predictions
+from .data import DataError, Sample, load_schema, read_samples, write_predictions
 from .decode import Thresholds
+from .folds import load_folds
 from .metrics import score, write_metrics
 from .train import train_model
 from .utils import log

@@ -9,20 +9,15 @@ error, not a bad line.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import os
-import random
-import re
-import shutil
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 
+from .files import atomic_write
 from .utils import log
 
 FORMATS = ("lic2019", "duie2")
@@ -483,128 +478,3 @@ def write_json_lines(path, lines: Iterable[dict]) -> None:
     with atomic_write(path) as f:
         for line in lines:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode: str = "w"):
-    """Write to a temp file beside `path`, then rename: readers never see a half-written file."""
-    if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with (open(fd, "w", encoding="utf-8", newline="\n") if mode == "w" else open(fd, "wb")) as f:
-            yield f
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        if e.filename is None:          # a failed write (ENOSPC) names no file: name the one being written
-            e.filename = str(path)
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_dir(path):
-    """Yield a fresh temp folder beside `path` to fill; on success it replaces `path` (an existing folder is
-    moved aside and removed only after the swap), on any exception it is removed and the old folder stays."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}.tmpdir"
-    tmp.mkdir()
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)        # mkdtemp makes it private; the output folder should not be
-        yield tmp
-        old = None
-        if path.exists():
-            old = tmp.with_suffix(".old")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.(tmp|tmpdir|old)$")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temps(roots) -> list[Path]:
-    """Remove what `atomic_write` / `atomic_dir` of a killed process left under ``roots`` (temp files and
-    folders named ``.<name>.<pid>.<hex>.tmp|tmpdir|old`` whose process is gone); returns what was removed."""
-    removed = []
-    for root in map(Path, roots):
-        if not root.is_dir():
-            continue
-        for folder, dirs, files in os.walk(root):
-            for name in [*dirs, *files]:
-                match = _TEMP_NAME.match(name)
-                if not match or _alive(int(match.group(1))) and int(match.group(1)) != os.getpid():
-                    continue
-                path = Path(folder) / name
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() else path.unlink(
-                    missing_ok=True)
-                removed.append(path)
-            dirs[:] = [d for d in dirs if not _TEMP_NAME.match(d)]
-    return removed
-
-
-def make_folds(n: int, k: int, seed: int) -> list[int]:
-    """Fold of each of n samples: a seeded shuffle dealt round-robin, so fold sizes differ by at most one."""
-    if k < 2 or n < k:
-        raise ValueError(f"need 2 <= k <= n for {k}-fold cross-validation of {n} samples")
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    assignment = [0] * n
-    for rank, i in enumerate(order):
-        assignment[i] = rank % k
-    return assignment
-
-
-def _line_of(source: str) -> str:
-    return source.rpartition(":")[2]
-
-
-def load_folds(path, samples: list[Sample] | None = None) -> list[int]:
-    """Fold assignment from `folds.json`; given the samples, checks it was made for the same lines.
-
-    Only line numbers are compared, so a file read under another path spelling, or a
-    line-for-line rewrite of the training file (e.g. cleaned labels), still matches.
-    """
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
-    assignment = doc["assignment"]
-    if len(assignment) != doc["n"] or any(not 0 <= a < doc["k"] for a in assignment):
-        raise DataError(f"{path}:1: inconsistent fold file (n={doc['n']}, k={doc['k']})")
-    if samples is not None and [_line_of(s.source) for s in samples] != [_line_of(s) for s in doc["sources"]]:
-        raise DataError(f"{path}:1: folds were made for other samples ({doc['n']} listed, {len(samples)} read); "
-                        f"re-run the folds stage")
-    return assignment
-
-
-def split(samples: list, assignment: list[int], fold: int) -> tuple[list, list]:
-    """(training samples, held-out samples of `fold`)."""
-    if len(samples) != len(assignment):
-        raise ValueError(f"{len(samples)} samples but {len(assignment)} fold assignments")
-    if fold not in set(assignment):
-        raise ValueError(f"fold {fold} is not in the assignment (folds {sorted(set(assignment))})")
-    train = [s for s, a in zip(samples, assignment, strict=True) if a != fold]
-    held = [s for s, a in zip(samples, assignment, strict=True) if a == fold]
-    return train, held

@@ -13,7 +13,8 @@ import json
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from .data import Sample, Triple, atomic_write
+from .data import Sample, Triple
+from .files import atomic_write
 from .metrics import prf
 
 KINDS = ("predicate", "object", "subject", "unmatched")

@@ -29,9 +29,10 @@ from tqdm import tqdm
 
 from .backend import Compiled
 from .config import SEGMENT_BACKENDS, ModelConfig, as_dict, model_config_from_dict
-from .data import NORMALIZE, DataError, Sample, Schema, Triple, atomic_dir, atomic_write
+from .data import NORMALIZE, DataError, Sample, Schema, Triple
 from .decode import ProbabilityModel, Thresholds, extract
 from .features import CharVocab, Encoder, NoWordVectors, WordVectors
+from .files import atomic_dir, atomic_write
 from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
 from .segment import get_segmenter
 from .trust import Fields, check_keras_config, inside, read_json, read_versioned

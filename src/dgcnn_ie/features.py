@@ -1,35 +1,29 @@
-"""Model inputs and training targets (method.md sections 3 and 4).
+"""Model inputs for prediction (method.md section 3); training batches are `dgcnn_ie.batches`.
 
 - ``CharVocab``: char ids, 0 = padding, 1 = unknown.
 - ``WordVectors``: per char, the word2vec vector of the word it belongs to
   (zeros for words without a vector); ``NoWordVectors`` gives zeros (ablation).
-- ``Encoder``: padded input arrays for prediction (``encode_inputs``) and
-  length-bucketed training batches with targets (``batches``).
+- ``Encoder``: padded input arrays (``encode_inputs``), the prior's candidates
+  (``prior_candidates``) and object prior (``object_prior``) of clipped texts.
 
-Label positions follow the reference code: a triple's subject and object are
-located at their FIRST occurrence in the text (``find_spans(...)[0]``). Texts
-are clipped to ``max_len`` characters; a triple whose subject or object ends
-beyond the clipped text is dropped from the targets and counted in
-``Encoder.stats["triples_beyond_max_len"]``.
+Texts are clipped to ``max_len`` characters; ``Encoder.stats["texts_clipped"]`` counts the distinct texts
+that were.
 """
 from __future__ import annotations
 
 import json
-import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .data import Sample, Schema, Triple, atomic_write, find_spans
+from .data import Sample, Schema
+from .files import atomic_write
 from .prior import object_prior, subject_prior
 from .segment import Segmenter
 from .word2vec import load_vectors
 
 PAD, UNK = 0, 1
-BUCKET_BATCHES = 100     # batches per length-sorting chunk in `Encoder.batches`
-BATCH_ORDER = "augmented-length/1"   # names `Encoder.batches`' order; in a checkpoint's fingerprint, so a
-                                     # checkpoint of another order is not resumed (tests/test_train.py)
 
 Span = tuple[int, int]
 
@@ -111,22 +105,20 @@ class NoWordVectors:
         return np.zeros((len(text), self.dim), dtype=np.float32)
 
 
-def _inside(cands, length: int) -> list:
+def candidates_inside(cands, length: int) -> list:
     """Prior candidates whose subject and object both end inside the clipped text."""
     return [c for c in cands if c[0][1] < length and c[2][1] < length]
 
 
 class Encoder:
-    """Samples -> padded numpy inputs (and training targets) for the models in ``model.py``.
+    """Samples -> padded numpy inputs for the models in ``model.py`` (training batches: `dgcnn_ie.batches`).
 
     ``prior`` is a ``prior.KnowledgeBase`` (or None): without candidates given by
-    the caller, prior features are computed from it (excluding the sample itself
-    in training); with neither, the prior channels are zeros.
-    ``stats`` counts, cumulatively, what encoding dropped or did (every epoch re-encodes every sample,
-    so most counts grow per epoch), except ``texts_clipped``: the distinct texts longer than
-    ``max_len``, each counted once however often it is encoded (every epoch, every dev decoding);
-    ``clipped_texts`` holds them (a training checkpoint saves it, so a resumed run counts the same).
-    A sample's augmented variants are not new texts: training counts the sample's own text.
+    the caller, prior features are computed from it; with neither, the prior channels are zeros.
+    ``stats["texts_clipped"]`` counts the distinct texts longer than ``max_len``, each counted once however
+    often it is encoded (every epoch, every dev decoding); ``clipped_texts`` holds them (a training
+    checkpoint saves it, so a resumed run counts the same). A sample's augmented variants are not new
+    texts: training counts the sample's own text (`count_clipped`).
     """
 
     def __init__(self, vocab: CharVocab, word_vectors, schema: Schema, max_len: int, prior=None):
@@ -141,7 +133,8 @@ class Encoder:
         self.stats: Counter = Counter(texts_clipped=0)      # reported even when nothing is clipped
         self.clipped_texts: set[str] = set()
 
-    def _count_clipped(self, text: str) -> None:
+    def count_clipped(self, text: str) -> None:
+        """Count ``text`` in ``stats["texts_clipped"]`` if it is longer than ``max_len`` and new."""
         if len(text) > self.max_len and text not in self.clipped_texts:
             self.clipped_texts.add(text)
             self.stats["texts_clipped"] += 1
@@ -156,18 +149,19 @@ class Encoder:
     def _text(sample: Sample | str) -> str:
         return sample if isinstance(sample, str) else sample.text
 
-    def _fill_text(self, out: dict, i: int, text: str, cands, remember: bool = True) -> None:
+    def fill_text(self, out: dict, i: int, text: str, cands, remember: bool = True) -> None:
+        """Row ``i`` of ``out``'s ``chars``, ``words`` and (with ``cands``) ``subject_prior`` from the clipped ``text``."""
         n = len(text)
         out["chars"][i, :n] = self.vocab.encode(text)
         out["words"][i, :n] = self.word_vectors.char_aligned(text, remember=remember)
         if cands is not None:
-            out["subject_prior"][i] = subject_prior(_inside(cands, n), out["chars"].shape[1])
+            out["subject_prior"][i] = subject_prior(candidates_inside(cands, n), out["chars"].shape[1])
 
     def encode_inputs(self, samples: Sequence[Sample | str], prior_candidates=None) -> dict[str, np.ndarray]:
         """``chars int32[B,L]``, ``words float32[B,L,Dw]``, ``subject_prior float32[B,L,2]``; L = longest clipped text."""
         texts = [self._text(s)[:self.max_len] for s in samples]
         for s in samples:
-            self._count_clipped(self._text(s))
+            self.count_clipped(self._text(s))
         if prior_candidates is None:
             prior_candidates = self.prior_candidates(texts)
         if prior_candidates is not None and len(prior_candidates) != len(texts):
@@ -177,7 +171,7 @@ class Encoder:
                "words": np.zeros((len(texts), length, self.word_vectors.dim), np.float32),
                "subject_prior": np.zeros((len(texts), length, 2), np.float32)}
         for i, text in enumerate(texts):
-            self._fill_text(out, i, text, None if prior_candidates is None else prior_candidates[i])
+            self.fill_text(out, i, text, None if prior_candidates is None else prior_candidates[i])
         return out
 
     def object_prior(self, prior_candidates, rows: Sequence[int], spans: Sequence[Span],
@@ -186,154 +180,6 @@ class Encoder:
         out = np.zeros((len(rows), length, 2 * self.num_predicates), np.float32)
         if prior_candidates is not None:
             for k, (row, span) in enumerate(zip(rows, spans)):
-                out[k] = object_prior(_inside(prior_candidates[row], length), tuple(span), length,
+                out[k] = object_prior(candidates_inside(prior_candidates[row], length), tuple(span), length,
                                       self.num_predicates)
         return out
-
-    def batches(self, samples: Sequence[Sample], batch_size: int, *, shuffle: bool, seed: int, epoch: int,
-                augment: bool, augment_rate: float,
-                kb_candidates: Sequence[list] | None = None) -> Iterator[tuple[dict, dict]]:
-        """Training batches ``(inputs, targets)``, deterministic given ``seed`` and ``epoch``.
-
-        With ``shuffle``, samples are shuffled and taken in chunks of ``BUCKET_BATCHES``
-        batches; a chunk's examples are made (augmented), sorted by the length of the text
-        each became, cut into batches, and the chunk's batches come in shuffled order.
-        Sorting after augmentation matters: a substituted entity changes the text's length;
-        sorted by the original lengths, DuIE batches were padded to 80.6 characters on average,
-        now to 68.6 (docs/benchmark.md). Without ``shuffle``, batches follow the sample order. Each batch
-        is padded to its longest (clipped) text. ``kb_candidates[i]`` are the prior candidates of
-        ``samples[i]`` (self-excluded); an augmented text gets fresh candidates
-        from ``self.prior``.
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0.0 <= augment_rate <= 1.0:
-            raise ValueError(f"augment_rate must be in [0, 1], got {augment_rate}")
-        unlabelled = [s.source for s in samples if not s.labelled]
-        if unlabelled:
-            raise ValueError(f"{len(unlabelled)} training samples have no labels (e.g. {unlabelled[0]})")
-        if kb_candidates is not None and len(kb_candidates) != len(samples):
-            raise ValueError(f"{len(kb_candidates)} candidate lists for {len(samples)} samples")
-        if augment and kb_candidates is not None and self.prior is None:
-            raise ValueError("augmentation with kb_candidates needs Encoder(prior=kb) to recompute candidates "
-                             "of augmented texts")
-        rng = np.random.default_rng([seed, epoch])
-        pool = _substitution_pool(samples) if augment else None
-
-        def examples(idx):
-            return [self._example(samples[i], None if kb_candidates is None else kb_candidates[i],
-                                  rng, pool, augment_rate) for i in idx]
-
-        def generate():
-            if not shuffle:
-                for start in range(0, len(samples), batch_size):
-                    yield self._training_batch(examples(range(start, min(start + batch_size, len(samples)))))
-                return
-            order = rng.permutation(len(samples))
-            chunk = batch_size * BUCKET_BATCHES
-            for c in range(0, len(samples), chunk):
-                made = examples(order[c:c + chunk])
-                by_length = np.argsort([len(e[0]) for e in made], kind="stable")
-                cut = [by_length[i:i + batch_size] for i in range(0, len(made), batch_size)]
-                for k in rng.permutation(len(cut)):
-                    yield self._training_batch([made[j] for j in cut[k]])
-
-        return generate()
-
-    def _training_batch(self, examples) -> tuple[dict, dict]:
-        """Arrays of one batch of ``_example`` tuples, padded to the longest text."""
-        b, length, c = len(examples), max(len(e[0]) for e in examples), self.num_predicates
-        inputs = {"chars": np.zeros((b, length), np.int32),
-                  "words": np.zeros((b, length, self.word_vectors.dim), np.float32),
-                  "subject_prior": np.zeros((b, length, 2), np.float32),
-                  "object_prior": np.zeros((b, length, 2 * c), np.float32),
-                  "subject_span": np.zeros((b, 2), np.int32)}
-        targets = {"subject_start": np.zeros((b, length), np.float32),
-                   "subject_end": np.zeros((b, length), np.float32),
-                   "object_start": np.zeros((b, length, c), np.float32),
-                   "object_end": np.zeros((b, length, c), np.float32)}
-        for i, (text, items, span, cands, augmented) in enumerate(examples):
-            self._fill_text(inputs, i, text, cands, remember=not augmented)
-            if cands is not None:
-                inputs["object_prior"][i] = object_prior(cands, span, length, c)
-            inputs["subject_span"][i] = span
-            for s0, s1 in items:
-                targets["subject_start"][i, s0] = 1.0
-                targets["subject_end"][i, s1] = 1.0
-            for (o0, o1), p in items.get(span, ()):
-                targets["object_start"][i, o0, p] = 1.0
-                targets["object_end"][i, o1, p] = 1.0
-        return inputs, targets
-
-    def _example(self, sample: Sample, cands, rng, pool, augment_rate):
-        """(clipped text, {subject span: [(object span, p)]}, sampled subject span, candidates, augmented)."""
-        text, triples, augmented = sample.text, sample.triples, False
-        if pool is not None and triples and rng.random() < augment_rate:
-            substituted = _substitute(text, triples, pool, rng)
-            self.stats["augmented" if substituted else "augment_skipped"] += 1
-            if substituted:
-                text, triples = substituted
-                augmented = True
-        self.stats["samples"] += 1
-        self._count_clipped(sample.text)
-        clipped = text[:self.max_len]
-        items: dict[Span, list[tuple[Span, int]]] = defaultdict(list)
-        for t in triples:
-            s_spans, o_spans = find_spans(text, t.subject), find_spans(text, t.object)
-            if not s_spans or not o_spans:
-                raise ValueError(f"{sample.source}: triple {t} is not in its text")
-            if s_spans[0][1] >= len(clipped) or o_spans[0][1] >= len(clipped):
-                self.stats["triples_beyond_max_len"] += 1
-                continue
-            self.stats["triples"] += 1
-            items[s_spans[0]].append((o_spans[0], self.schema.index(t.predicate)))
-        if items:
-            starts = np.array([k[0] for k in items])
-            ends = np.array([k[1] for k in items])
-            start = int(rng.choice(starts))
-            span = (start, int(rng.choice(ends[ends >= start])))
-            self.stats["negative_subjects"] += span not in items
-        else:
-            span = (0, 0)
-            self.stats["no_subject"] += 1
-        if augmented or cands is None:
-            cands = None if self.prior is None else self.prior.candidates(clipped, exclude=sample)
-        if cands is not None:
-            cands = _inside(cands, len(clipped))
-        return clipped, dict(items), span, cands, augmented
-
-
-def _substitution_pool(samples: Iterable[Sample]) -> dict[str, list[tuple[str, str]]]:
-    """predicate -> every (subject, object) of the training triples (repeats kept: frequent pairs weigh more)."""
-    pool: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for sample in samples:
-        for t in sample.triples:
-            pool[t.predicate].append((t.subject, t.object))
-    return pool
-
-
-def _substitute(text: str, triples: list[Triple], pool, rng) -> tuple[str, list[Triple]] | None:
-    """Replace one triple's subject and object by another same-predicate pair, everywhere; None if ambiguous.
-
-    Both strings are replaced in one pass over the text and over every triple.
-    The substitution is refused when it would change how often any triple string
-    occurs (a string vanishing inside a replaced one, a new string already in the
-    text or created across a boundary), since first-occurrence spans would then
-    point at the wrong place.
-    """
-    t = triples[int(rng.integers(len(triples)))]
-    pairs = pool[t.predicate]
-    s2, o2 = pairs[int(rng.integers(len(pairs)))]
-    if t.subject == t.object or (s2, o2) == (t.subject, t.object):
-        return None
-    mapping = {t.subject: s2, t.object: o2}
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)))
-
-    def replace(x: str) -> str:
-        return pattern.sub(lambda m: mapping[m.group(0)], x)
-
-    new_text = replace(text)
-    for x in {x for tr in triples for x in (tr.subject, tr.object)}:
-        if len(find_spans(new_text, replace(x))) != len(find_spans(text, x)):
-            return None
-    return new_text, [Triple(replace(tr.subject), tr.predicate, replace(tr.object)) for tr in triples]

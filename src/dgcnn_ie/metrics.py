@@ -7,7 +7,8 @@ from collections import Counter
 
 import numpy as np
 
-from .data import FORMATS, assemble_duie, atomic_write
+from .data import FORMATS, assemble_duie
+from .files import atomic_write
 
 
 def _items(triples, fmt: str) -> set[tuple]:

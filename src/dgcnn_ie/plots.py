@@ -1,6 +1,6 @@
 """Offline PNG figures for the report stage (matplotlib, Agg canvas; no pyplot state, no browser).
 
-Each function draws one figure and writes one PNG atomically (``data.atomic_write``:
+Each function draws one figure and writes one PNG atomically (``files.atomic_write``:
 a temp file in the same folder, then a rename), and returns a :class:`Rendered`
 record whose ``markdown()`` gives the caption. Predicate names are drawn with
 the first installed font that covers all their characters (the default font,
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import MaxNLocator
 
-from .data import atomic_write
+from .files import atomic_write
 from .utils import log
 
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans SC", "Noto Serif CJK SC",

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, Sample, Schema, split
+from .data import DataError, Sample, Schema
+from .folds import split
 
 Span = tuple[int, int]
 Candidate = tuple[Span, int, Span]

@@ -31,8 +31,9 @@ from typing import Iterable, Mapping, Sequence
 
 from . import ensemble
 from .config import ENSEMBLE_MODES, FAMILY_NAME
-from .data import FORMATS, NORMALIZE, DataError, Sample, Schema, Triple, atomic_dir
+from .data import FORMATS, NORMALIZE, DataError, Sample, Schema, Triple
 from .decode import Thresholds
+from .files import atomic_dir
 from .prior import NO_SAMPLE_IDS, KnowledgeBase
 from .rules import PREDICTION_RULES, RuleSet
 from .trust import Fields, inside, read_json, read_versioned

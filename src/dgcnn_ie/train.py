@@ -1,7 +1,7 @@
 """The training loop (method.md §4).
 
 A compiled step (masked BCE, Adam, bias-corrected EMA update; a ``tf.function`` under TensorFlow, a jitted
-pure function under JAX: `dgcnn_ie.backend.TrainStep`) runs over ``Encoder.batches``; the learning rate rises linearly over the first
+pure function under JAX: `dgcnn_ie.backend.TrainStep`) runs over ``batches.TrainingBatches``; the learning rate rises linearly over the first
 ``warmup_epochs`` epochs (per step). After every epoch the dev set is decoded
 with the EMA weights applied and scored; the best EMA weights are kept (on a tie, the later epoch's;
 kg-2019 keeps the earlier one). When :func:`plateau_reached` says so, the best weights are reloaded and
@@ -35,11 +35,13 @@ import numpy as np
 
 from . import backend, checkpoint, layout
 from .config import ModelConfig, TrainConfig, as_dict
-from .data import Sample, Schema, atomic_write
+from .data import Sample, Schema
 from .decode import Thresholds
+from .batches import BATCH_ORDER, TrainingBatches
 from .ema import BiasCorrectedEMA
 from .extractor import Extractor, input_specs, progress
-from .features import BATCH_ORDER, Encoder, WordVectors
+from .features import Encoder, WordVectors
+from .files import atomic_write
 from .metrics import score
 from .model import Models, build_models, has_softmax_objects, masked_loss
 from .utils import deferred_stop, raise_if_stopped, set_seed
@@ -62,6 +64,7 @@ class TrainResult:
     dev_samples: list[Sample] = field(repr=False)   # what model selection used (dev or held-out part)
     heldout: bool = False
     fingerprint: str = ""                # of everything the training depended on (`checkpoint`)
+    encoder_stats: dict = field(default_factory=dict)   # what encoding counted (`TrainingBatches.counts`)
 
 
 def warmup_lr(step: int, warmup_steps: int, base_lr: float) -> float:
@@ -116,7 +119,7 @@ def device_name() -> str:
 
 
 def train_specs(encoder: Encoder) -> tuple[dict, dict] | None:
-    """``(inputs, targets)`` TensorSpecs of ``encoder.batches`` (batch and length dims free) under
+    """``(inputs, targets)`` TensorSpecs of `TrainingBatches.batches` (batch and length dims free) under
     TensorFlow; None under JAX, whose step needs no signature."""
     if not backend.is_tensorflow():
         return None
@@ -293,22 +296,20 @@ class TrainState:
         return {"epochs_done": self.epoch, "epochs": epochs, "best_epoch": self.best_epoch,
                 "best_dev_f1": self.best_f1, "last_dev_f1": self.history[-1]["dev_f1"]}
 
-    def to_checkpoint(self, epochs: int, encoder: Encoder) -> tuple[dict, list]:
+    def to_checkpoint(self, epochs: int, training: TrainingBatches) -> tuple[dict, list]:
         """``(state.json fields, best weights)`` for `checkpoint.save`. The encoder's counters travel with the
         state: what encoding counted so far is reported, and a clipped text is counted once per training."""
         return ({"epoch": self.epoch, "epochs": epochs, "global_step": self.global_step,
                  "after_plateau": self.after_plateau, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
-                 "best_scores": self.best_scores, "history": self.history, "encoder_stats": dict(encoder.stats),
-                 "encoder_clipped": sorted(encoder.clipped_texts), "seconds": self.elapsed()},
+                 "best_scores": self.best_scores, "history": self.history, "encoder_stats": training.counts(),
+                 "encoder_clipped": sorted(training.encoder.clipped_texts), "seconds": self.elapsed()},
                 list(self.best_weights) if self.best_weights is not None else [])
 
     @classmethod
-    def from_checkpoint(cls, saved: dict, best: list, encoder: Encoder) -> TrainState:
+    def from_checkpoint(cls, saved: dict, best: list, training: TrainingBatches) -> TrainState:
         """The state `to_checkpoint` saved (``saved`` checked by `_RESUME_FIELDS`), the encoder's counters
-        restored into ``encoder``."""
-        encoder.stats.clear()
-        encoder.stats.update(saved["encoder_stats"])
-        encoder.clipped_texts = set(saved["encoder_clipped"])
+        restored into ``training`` (and its encoder)."""
+        training.restore(saved["encoder_stats"], saved["encoder_clipped"])
         return cls(epoch=saved["epoch"], global_step=saved["global_step"], history=saved["history"],
                    best_epoch=saved["best_epoch"], best_f1=saved["best_f1"], best_scores=saved["best_scores"],
                    best_weights=best, after_plateau=saved["after_plateau"], seconds=saved["seconds"])
@@ -344,6 +345,7 @@ class _Trainer:
                  log: Callable[[str], None]):
         """Build the model (seeded) and a fresh optimiser, EMA and step; determinism before any of it."""
         self.split, self.schema, self.cfg, self.encoder, self.seed = split, schema, cfg_train, encoder, seed
+        self.training = TrainingBatches(encoder)
         self.decode_batch_size, self.label, self.log = decode_batch_size, label, log
         self.device = device_name()
         backend.enable_determinism(self.device, log)
@@ -389,16 +391,16 @@ class _Trainer:
         for group, variables in self.variables().items():
             _assign(variables, arrays[group])
         self.step.reload()               # the compiled step's own copy of the state (JAX) from the variables
-        state = TrainState.from_checkpoint(saved, arrays["best"], self.encoder)
+        state = TrainState.from_checkpoint(saved, arrays["best"], self.training)
         self.log(f"{self.label}: resuming from {checkpoint_dir} after epoch {saved['epoch']}/{self.cfg.epochs}")
         return state
 
     def train_epoch(self, state: TrainState, epoch: int) -> tuple[float, float]:
         """One pass over the shuffled, augmented batches of the 1-based ``epoch``: ``(mean loss, last lr)``.
         Ends with the step's state in the variables (`backend.TrainStep.sync`)."""
-        batches = self.encoder.batches(self.split.train, self.cfg.batch_size, shuffle=True, seed=self.seed,
-                                       epoch=epoch, augment=self.cfg.augment, augment_rate=self.cfg.augment_rate,
-                                       kb_candidates=self.split.kb_candidates)
+        batches = self.training.batches(self.split.train, self.cfg.batch_size, shuffle=True, seed=self.seed,
+                                        epoch=epoch, augment=self.cfg.augment, augment_rate=self.cfg.augment_rate,
+                                        kb_candidates=self.split.kb_candidates)
         losses, lr = [], self.cfg.lr
         for inputs, targets in progress(batches, total=self.steps_per_epoch, desc=f"epoch {epoch}"):
             lr = step_lr(state.global_step, after_plateau=state.after_plateau, n_warmup=self.n_warmup, cfg=self.cfg)
@@ -442,7 +444,7 @@ class _Trainer:
 
     def save(self, state: TrainState, checkpoint_dir, fingerprint: str) -> None:
         """Checkpoint the whole training after an epoch: the state, every live variable and the best weights."""
-        saved, best = state.to_checkpoint(self.cfg.epochs, self.encoder)
+        saved, best = state.to_checkpoint(self.cfg.epochs, self.training)
         arrays = {group: [v.numpy() for v in variables] for group, variables in self.variables().items()}
         checkpoint.save(checkpoint_dir, fingerprint, saved, {**arrays, "best": best})
 
@@ -503,4 +505,5 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
         trainer.models.train.set_weights(state.best_weights)
     return TrainResult(models=trainer.models, history=state.history, best_epoch=state.best_epoch,
                        best=state.best_scores, seconds=state.elapsed(), device=trainer.device,
-                       dev_samples=split.dev, heldout=split.heldout, fingerprint=fingerprint)
+                       dev_samples=split.dev, heldout=split.heldout, fingerprint=fingerprint,
+                       encoder_stats=trainer.training.counts())

@@ -7,13 +7,14 @@ import contextlib
 import errno
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from .files import TEMP_NAME
 
 
 def set_seed(seed: int) -> None:
@@ -61,11 +62,6 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"error: {message} ({self.prog} --help)\n")
 
 
-# `data.atomic_write` / `atomic_dir` write ``.<name>.<pid>.<8 hex>.tmp`` (or ``.tmpdir``, ``.old``) beside
-# ``<name>``: an OS error on that temp file is reported as an error on ``<name>``, the path the user gave
-_TEMP_NAME = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.(tmp|tmpdir|old)$")
-
-
 def os_error_message(e: OSError, where: str | os.PathLike | None = None) -> str:
     """``<path>: <reason> (<ERRNO>)`` for an OS failure, e.g. ``submission/x.json: Read-only file system (EROFS)``.
 
@@ -75,8 +71,8 @@ def os_error_message(e: OSError, where: str | os.PathLike | None = None) -> str:
     named = [os.fsdecode(f) for f in (e.filename, e.filename2) if isinstance(f, (str, bytes, os.PathLike))]
     if named:
         head, name = os.path.split(named[0])
-        temp = _TEMP_NAME.match(name)
-        path = os.path.join(head, temp.group(1)) if temp else named[0]
+        temp = TEMP_NAME.match(name)          # an atomic write's temp entry: report its target, the user's path
+        path = os.path.join(head, temp.group("name")) if temp else named[0]
     else:
         path = os.fspath(where) if where is not None else ""
     code = errno.errorcode.get(e.errno, "") if isinstance(e.errno, int) else ""

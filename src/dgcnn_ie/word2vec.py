@@ -25,7 +25,8 @@ import numpy as np
 
 from .config import ConfigError
 from .layout import OLD_VECTORS_FILE, VECTORS_FILE, WORDS_FILE
-from .data import DataError, atomic_dir, casefold_text, read_dataset
+from .data import DataError, casefold_text, read_dataset
+from .files import atomic_dir
 from .segment import Segmenter
 
 if TYPE_CHECKING:                    # gensim is imported where it is used: the model code never needs it

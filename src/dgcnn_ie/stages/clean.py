@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from .. import cleaning, layout
 from ..config import Config, ConfigError
-from ..data import atomic_write, load_schema, read_predictions, read_samples
+from ..data import load_schema, read_predictions, read_samples
+from ..files import atomic_write
 from ..metrics import write_metrics
 from ..utils import log
 

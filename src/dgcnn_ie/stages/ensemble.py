@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from .. import ensemble, layout
 from ..config import Config
-from ..data import load_folds, load_schema, read_predictions, read_samples, split, write_predictions
+from ..data import load_schema, read_predictions, read_samples, write_predictions
 from ..decode import Thresholds
+from ..folds import load_folds, split
 from ..metrics import headline, per_predicate_rows, score, write_metrics
 from ..prior import KnowledgeBase, load_candidates
 from ..rules import RuleSet

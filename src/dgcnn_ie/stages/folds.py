@@ -6,7 +6,9 @@ import json
 
 from .. import layout
 from ..config import Config
-from ..data import atomic_write, load_schema, make_folds, read_dataset
+from ..data import load_schema, read_dataset
+from ..files import atomic_write
+from ..folds import make_folds
 from ..utils import log
 
 PARAMS = ("seed", "data.format", "data.normalize", "data.on_error", "folds")

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from .. import layout
 from ..config import Config, ConfigError
-from ..data import DataError, atomic_write, load_schema, read_dataset, write_json_lines
+from ..data import DataError, load_schema, read_dataset, write_json_lines
+from ..files import atomic_write
 from ..rules import LABEL_RULES, repair_labels
 from ..submission import read_test_lines
 from ..utils import log

@@ -17,7 +17,9 @@ import json
 
 from .. import layout
 from ..config import Config
-from ..data import atomic_write, load_folds, load_schema, read_samples
+from ..data import load_schema, read_samples
+from ..files import atomic_write
+from ..folds import load_folds
 from ..metrics import write_metrics
 from ..prior import build_candidates, candidates_file
 from ..utils import log

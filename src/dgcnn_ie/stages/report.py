@@ -33,9 +33,11 @@ from typing import Callable
 
 from .. import layout, plots
 from ..config import Config
-from ..data import atomic_write, load_folds, load_schema, read_predictions, read_samples
+from ..data import load_schema, read_predictions, read_samples
 from ..ensemble import system_members
 from ..error_analysis import analyse, write_report
+from ..files import atomic_write
+from ..folds import load_folds
 from ..metrics import score, write_metrics
 from ..prior import load_candidates
 from ..tuning import Member, best_thresholds, describe_members, make_grid, oof_sweep

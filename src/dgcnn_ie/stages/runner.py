@@ -4,7 +4,7 @@
 
 It validates the whole params file before the stage does any work (a typo'd key, a wrong
 type or an unknown choice stops every stage, not only the one that reads it), removes what
-killed processes left behind (`data.remove_stale_temps`), hands the stage the config
+killed processes left behind (`files.remove_stale_temps`), hands the stage the config
 limited to its declared ``PARAMS``, and turns expected errors into one line ``error: <file:line
 or key or path>: <reason>`` and exit status 2: data, params and model-file problems (`DataError`), a
 missing input file, and any other OS failure (a read-only target, a folder where a file is expected,
@@ -26,7 +26,8 @@ from types import ModuleType
 
 from .. import layout
 from ..config import PARAMS_FILE, Config, check_keys, load_config
-from ..data import DataError, remove_stale_temps
+from ..data import DataError
+from ..files import remove_stale_temps
 from ..utils import (EXIT_ERROR, OneLineParser, Stopped, error_exit, log, os_error_message, quiet_native_logs,
                      quiet_tensorflow, stop_on_signals)
 

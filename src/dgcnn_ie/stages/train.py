@@ -58,7 +58,7 @@ def run(config: Config) -> dict:
         "train_seconds": result.seconds, "seconds_per_epoch": result.seconds / epochs, "device": result.device,
         "train_samples": len(train) - (len(result.dev_samples) if result.heldout else 0),
         "dev_samples": len(result.dev_samples), "dev_is_heldout_train_part": result.heldout,
-        "encoder": dict(sorted(encoder.stats.items()))})
+        "encoder": dict(sorted(result.encoder_stats.items()))})
     write_metrics(layout.TRAIN_METRICS, metrics)
     checkpoint.mark_complete(layout.SINGLE_CHECKPOINT, result.fingerprint, {"epochs": epochs})
     log(f"best dev F1 {metrics['dev_f1']:.4f} at epoch {result.best_epoch}/{epochs}; saved {layout.SINGLE_MODEL_DIR}")

@@ -12,7 +12,8 @@ import json
 
 from .. import layout
 from ..config import Config
-from ..data import atomic_write, load_schema
+from ..data import load_schema
+from ..files import atomic_write
 from ..segment import segmenter_from_config
 from ..utils import log
 from ..word2vec import extra_text_files, read_corpus_texts, save_vectors, segment_corpus, train_vectors

@@ -27,7 +27,7 @@ from pathlib import Path
 import jieba
 import jieba.posseg
 
-from dgcnn_ie.data import atomic_write
+from dgcnn_ie.files import atomic_write
 
 jieba.setLogLevel(logging.WARNING)
 
