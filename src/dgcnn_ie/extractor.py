@@ -35,7 +35,7 @@ from .features import CharVocab, Encoder, NoWordVectors, WordVectors
 from .files import atomic_dir, atomic_write
 from .model import SUBJECT_INPUTS, SUBJECT_OUTPUTS, Models, load_models
 from .segment import get_segmenter
-from .trust import Fields, check_keras_config, inside, read_json, read_versioned
+from .trust import Fields, check_keras_config, inside, read_versioned
 from .utils import deferred_stop, log, raise_if_stopped
 
 CONFIG_VERSION = 2      # 2: no word2vec path, the vectors' digest and the weights' signature
@@ -326,13 +326,7 @@ def load_extractor(directory, word2vec_path=None, prior=None) -> Extractor:
         raise DataError(f"{directory / CONFIG_FILE}:1: num_predicates: {cfg.num_predicates}, but "
                         f"{SCHEMA_FILE} has {len(schema)}")
     vocab_path = directory / VOCAB_FILE
-    v = Fields(vocab_path, read_json(directory, VOCAB_FILE))
-    chars, min_count = v.list("chars"), v.int("min_count", lo=1)
-    v.done()
-    try:
-        vocab = CharVocab(chars, min_count)
-    except (ValueError, TypeError) as e:
-        raise DataError(f"{vocab_path}:1: chars: {e}") from None
+    vocab = CharVocab.load(vocab_path)
     if len(vocab) != cfg.vocab_size:
         raise DataError(f"{vocab_path}:1: {len(vocab)} chars, config.json's vocab_size is {cfg.vocab_size}")
     words = _word_vectors(directory, cfg, word2vec_path)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from .data import Sample, Schema
+from .data import DataError, Sample, Schema
 from .files import atomic_write
 from .prior import object_prior, subject_prior
 from .segment import Segmenter
+from .trust import Fields, read_json
 from .word2vec import load_vectors
 
 PAD, UNK = 0, 1
@@ -58,9 +60,16 @@ class CharVocab:
 
     @classmethod
     def load(cls, path) -> CharVocab:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        return cls(doc["chars"], doc["min_count"])
+        """The vocabulary `save` wrote, validated (`dgcnn_ie.trust`: a regular file, known keys only, distinct
+        single chars); any problem is a `DataError` naming the file and the key."""
+        path = Path(path)
+        doc = Fields(path, read_json(path.parent, path.name))
+        chars, min_count = doc.list("chars"), doc.int("min_count", lo=1)
+        doc.done()
+        try:
+            return cls(chars, min_count)
+        except (ValueError, TypeError) as e:
+            raise DataError(f"{path}:1: chars: {e}") from None
 
 
 class WordVectors:

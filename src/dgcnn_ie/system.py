@@ -60,10 +60,12 @@ def save_kb(kb: KnowledgeBase, path) -> None:
     Path(path).write_text(json.dumps({"triples": triples}, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def load_kb(path, schema: Schema) -> KnowledgeBase:
-    """A KB for test texts (no sample ids, so no self-exclusion) from `save_kb`'s file: every triple a
-    [subject, predicate index within ``schema``, object] with non-empty strings."""
-    f = Fields(path, read_json(Path(path).parent, Path(path).name))
+def load_kb(directory, name: str, schema: Schema) -> KnowledgeBase:
+    """A KB for test texts (no sample ids, so no self-exclusion) from `save_kb`'s file ``directory/name``
+    (confined to ``directory``): every triple a [subject, predicate index within ``schema``, object] with
+    non-empty strings."""
+    path = Path(directory) / name
+    f = Fields(path, read_json(directory, name, f"{Path(directory) / SYSTEM_FILE}:1: test_kb"))
     triples = f.list("triples")
     f.done()
     support: dict[tuple[str, str], dict[int, frozenset[str]]] = {}
@@ -311,7 +313,7 @@ class System:
         vectors = inside(directory, WORD2VEC_DIR, f"{directory / SYSTEM_FILE}:1: word_vectors") \
             if doc.word_vectors else None
         prior_folds = sorted({f for m in doc.members if m.prior for f in m.folds})
-        fold_kbs = {f: load_kb(inside(directory, fold_kb_file(f), f"{directory / SYSTEM_FILE}:1: test_kb"), schema)
+        fold_kbs = {f: load_kb(directory, fold_kb_file(f), schema)
                     for f in prior_folds} if doc.test_kb == "fold" else None
         models = {}
         for m in doc.members:
@@ -328,7 +330,7 @@ class System:
                                     f"normalize {extractor.normalize}; system.json says prior {m.prior}, "
                                     f"normalize {doc.normalize}")
                 models[m.family].append(extractor)
-        kb = load_kb(inside(directory, KB_FILE, f"{directory / SYSTEM_FILE}:1: test_kb"), schema) \
+        kb = load_kb(directory, KB_FILE, schema) \
             if doc.test_kb == "all" and prior_folds else None
         return cls(directory, doc, schema, models, kb, fold_kbs)
 

@@ -143,10 +143,10 @@ def load_vectors(folder: str | os.PathLike) -> WordTable:
                         f"loaded (unpickling runs code): re-create them with this version (dvc repro: the word2vec "
                         f"stage writes {VECTORS_FILE} + {WORDS_FILE}; every model retrains once, then re-export)")
     from .trust import inside, parse_json
-    array_path = inside(folder, VECTORS_FILE, f"{folder / VECTORS_FILE}:1")
-    if not array_path.exists():
-        raise DataError(f"{array_path}:1: no word vectors there; run the word2vec stage (dvc repro word2vec)")
-    inside(folder, VECTORS_FILE, f"{folder / VECTORS_FILE}:1", file=True)
+    if not (folder / VECTORS_FILE).exists():
+        raise DataError(f"{folder / VECTORS_FILE}:1: no word vectors there; run the word2vec stage "
+                        f"(dvc repro word2vec)")
+    array_path = inside(folder, VECTORS_FILE, f"{folder / VECTORS_FILE}:1", file=True)
     words_path = inside(folder, WORDS_FILE, f"{folder / WORDS_FILE}:1", file=True)
     array_bytes, vectors = _read(array_path, _float32_matrix)
     words_bytes, doc = _read(words_path, parse_json)
