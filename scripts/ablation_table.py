@@ -22,6 +22,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from dgcnn_ie.config import flatten_params
 from dgcnn_ie.files import atomic_write
 
 METRICS_FILE = "reports/ensemble/metrics.json"
@@ -42,22 +43,11 @@ class Row:
     is_experiment: bool = False
 
 
-def flatten(tree: dict, prefix: str = "") -> dict:
-    """Nested mappings -> {"a.b.c": leaf}; lists are leaves."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _row(entry: dict, name: str, state: str, is_experiment: bool) -> Row:
     data = entry.get("data") or {}
     params = {}
     for path, content in sorted((data.get("params") or {}).items()):
-        params.update(flatten(content.get("data") or {}, "" if path == "params.yaml" else f"{path}:"))
+        params.update(flatten_params(content.get("data") or {}, "" if path == "params.yaml" else f"{path}:"))
     metrics = {path: content["data"] for path, content in (data.get("metrics") or {}).items()
                if isinstance(content, dict) and "data" in content}
     return Row(name, entry.get("rev", ""), state, params, metrics, is_experiment)

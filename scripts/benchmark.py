@@ -134,23 +134,19 @@ def load_config(path, sets: list[str]):
 
 def apply_overrides(params: dict, sets: list[str]) -> dict:
     """A copy of ``params`` with each ``"a.b=VALUE"`` applied; the key must exist (typo guard)."""
-    from dgcnn_ie.config import yaml_value
+    from dgcnn_ie.config import OverrideError, apply_overrides as apply_to, yaml_value
 
-    params = copy.deepcopy(params)
+    merged = copy.deepcopy(params)          # a copy also when nothing is set
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        *parents, leaf = key.split(".")
-        node = params
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise ValueError(f"--set {item!r}: params has no section {part!r}")
-            node = node[part]
-        if leaf not in node:
-            raise ValueError(f"--set {item!r}: params has no key {key!r}")
-        node[leaf] = yaml_value(raw)
-    return params
+        try:
+            merged = apply_to(merged, [(key, yaml_value(raw))], new_keys=False)
+        except OverrideError as e:
+            missing = f"key {key!r}" if e.part is None else f"section {e.part!r}"
+            raise ValueError(f"--set {item!r}: params has no {missing}") from None
+    return merged
 
 
 def load_average() -> float | None:
@@ -235,11 +231,11 @@ def benchmark_training(args, config, samples, encoder, models, gpu, counter) -> 
     from dgcnn_ie.batches import TrainingBatches
     from dgcnn_ie.train import fresh_state, train_specs, warmup_lr, warmup_steps
 
-    cfg_train, cfg_model = config.train, config.model
-    batch_size = args.batch_size or cfg_train.batch_size
+    train_config, model_config = config.train, config.model
+    batch_size = args.batch_size or train_config.batch_size
     seed = args.seed if args.seed is not None else config.seed
-    augment, augment_rate = cfg_train.augment, cfg_train.augment_rate
-    max_len = cfg_model.max_len
+    augment, augment_rate = train_config.augment, train_config.augment_rate
+    max_len = model_config.max_len
 
     pre = None
     if args.segmentation in ("realistic", "warm") and counter.segmenter is not None:
@@ -253,9 +249,9 @@ def benchmark_training(args, config, samples, encoder, models, gpu, counter) -> 
             yield from training.batches(samples, batch_size, shuffle=True, seed=seed, epoch=epoch,
                                         augment=augment, augment_rate=augment_rate)
 
-    base_lr = cfg_train.lr
-    warmup_lr_steps = warmup_steps(len(samples), batch_size, cfg_train.warmup_epochs)
-    _, _, step = fresh_state(models, base_lr, cfg_train, train_specs(encoder), config.model.subject_loss_weight)
+    base_lr = train_config.lr
+    warmup_lr_steps = warmup_steps(len(samples), batch_size, train_config.warmup_epochs)
+    _, _, step = fresh_state(models, base_lr, train_config, train_specs(encoder), config.model.subject_loss_weight)
     it = batches()
     global_step = 0
 
@@ -370,7 +366,7 @@ def compare_object_pass(extractor, timed, batch_size: int) -> dict:
     subject_fn = tf.function(lambda x: extractor.models.subject(x, training=False),
                              input_signature=[{k: spec[k] for k in SUBJECT_INPUTS}])
 
-    def subject_only(batch):         # the subject model alone, as before the split (no object-head tensors)
+    def subject_only(batch):         # the subject model alone, as kg-2019 runs it (no object-head tensors)
         inputs, _ = extractor._encoded(batch)
         out = subject_fn({k: inputs[k] for k in SUBJECT_INPUTS})
         return out["subject_start"].numpy(), out["subject_end"].numpy()
@@ -413,7 +409,7 @@ def build_system(config, schema, extractor_dir: Path, vectors_path, kb_samples, 
     prior_dir = directory.parent / "member-with-prior"       # the same weights, reading prior features
     if uses_prior:
         ex = load_extractor(extractor_dir, word2vec_path=str(vectors_path) if vectors_path else None)
-        Extractor(ex.models, ex.encoder, ex.schema, ex.model_cfg, ex.thresholds, uses_prior=True,
+        Extractor(ex.models, ex.encoder, ex.schema, ex.model_config, ex.thresholds, uses_prior=True,
                   word2vec_path=ex.word2vec_path, segmenter=ex.segmenter, normalize=ex.normalize,
                   batch_size=ex.batch_size).save(prior_dir)
     export_system(directory, fmt=schema.format, normalize=config.data.normalize, mode="union", fold_count=folds,
@@ -469,18 +465,19 @@ def main(argv=None) -> dict:
     if args.inter_op is not None:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
 
+    from dgcnn_ie.assemble import build_encoder
     from dgcnn_ie.config import as_dict
     from dgcnn_ie.data import load_schema, read_dataset
     from dgcnn_ie.decode import Thresholds
     from dgcnn_ie.extractor import Extractor, load_extractor
-    from dgcnn_ie.features import CharVocab, Encoder, NoWordVectors, WordVectors
+    from dgcnn_ie.features import Encoder, NoWordVectors, WordVectors
     from dgcnn_ie.model import build_models
     from dgcnn_ie.segment import get_segmenter
     from dgcnn_ie.backend import enable_determinism
     from dgcnn_ie.train import device_name
     from dgcnn_ie.utils import set_seed
 
-    cfg_model, data_cfg = config.model, config.data
+    model_config, data_cfg = config.model, config.data
     seed = args.seed if args.seed is not None else config.seed
     fmt = args.format or data_cfg.format
     data_path = Path(args.data) if args.data else DEFAULT_DATA
@@ -491,7 +488,7 @@ def main(argv=None) -> dict:
     samples = labelled[:args.sentences] if args.sentences else labelled
     if not samples:
         raise SystemExit(f"{data_path}: no labelled sentences to train on ({len(read)} read)")
-    max_len = cfg_model.max_len
+    max_len = model_config.max_len
     lengths = np.array([len(s.text) for s in samples])
     backend = config.segment.backend
 
@@ -499,13 +496,12 @@ def main(argv=None) -> dict:
     op_determinism = enable_determinism(device, print)   # as train_model does
     set_seed(seed)
     gpu = GpuPeak(tf)
-    vocab = CharVocab.build([s.text for s in samples], cfg_model.min_char_count)
     infer_samples = samples[:args.infer_sentences]
 
     with tempfile.TemporaryDirectory(prefix="dgcnn-bench-") as tmp:
-        wv_info: dict = {"used": cfg_model.use_word_vectors}
+        wv_info: dict = {"used": model_config.use_word_vectors}
         vectors_path = None
-        if cfg_model.use_word_vectors:
+        if model_config.use_word_vectors:
             if args.word_vectors:
                 vectors_path = Path(args.word_vectors)
                 wv_info["source"] = str(vectors_path)
@@ -520,8 +516,9 @@ def main(argv=None) -> dict:
         else:
             train_segmenter, words = None, NoWordVectors(0)
             wv_info.update(source="none (model.use_word_vectors: false)", dim=0)
-        encoder = Encoder(vocab, words, schema, max_len)
-        models = build_models(cfg_model, len(schema), words.dim, len(vocab))
+        encoder = build_encoder(model_config, schema, [s.text for s in samples], words)
+        vocab = encoder.vocab
+        models = build_models(model_config, len(schema), words.dim, len(vocab))
         if args.compare:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from benchmark_compare import compare, format_comparison
@@ -531,12 +528,12 @@ def main(argv=None) -> dict:
                        "load_avg_1m_before": load_before, "load_avg_1m_after": load_average(),
                        "data": {"path": str(data_path), "format": fmt, "sentences": len(samples),
                                 "mean_chars": float(lengths.mean())},
-                       "model": {"parameters": models.train.count_params(), "config": as_dict(cfg_model),
+                       "model": {"parameters": models.train.count_params(), "config": as_dict(model_config),
                                  "overrides": args.set},
                        "word_vectors": wv_info, "comparison": comparison, "seconds": time.perf_counter() - started}
             print(f"device {device}; TF {tf.__version__}, Keras {keras.__version__}; {os.cpu_count()} CPUs; data "
                   f"{data_path} ({len(samples)} sentences, mean {lengths.mean():.1f} chars); model width "
-                  f"{cfg_model.width}, {models.train.count_params():,} parameters")
+                  f"{model_config.width}, {models.train.count_params():,} parameters")
             return _emit(results, format_comparison(comparison), args.json)
         train = benchmark_training(args, config, samples, encoder, models, gpu,
                                    SegmentationCounter(train_segmenter))
@@ -549,12 +546,12 @@ def main(argv=None) -> dict:
                                  "benchmark a plain one")
             infer_segmenter = getattr(extractor.encoder.word_vectors, "segmenter", None)
             infer_model = {"source": args.extractor, "parameters": extractor.models.train.count_params(),
-                           "config": as_dict(extractor.model_cfg)}
+                           "config": as_dict(extractor.model_config)}
         else:
             # A fresh WordVectors (own segmenter and memo): the inference texts start unsegmented.
             infer_segmenter = get_segmenter(backend, args.segment_cache) if vectors_path else None
             infer_words = WordVectors(vectors_path, infer_segmenter) if vectors_path else words
-            extractor = Extractor(models, Encoder(vocab, infer_words, schema, max_len), schema, cfg_model,
+            extractor = Extractor(models, Encoder(vocab, infer_words, schema, max_len), schema, model_config,
                                   thresholds, batch_size=config.decode.batch_size)
             infer_model = {"source": "the benchmarked model (not trained)"}
         infer = benchmark_inference(args, config, infer_samples, extractor, gpu, infer_segmenter)
@@ -583,7 +580,7 @@ def main(argv=None) -> dict:
                  "sentences": len(samples), "mean_chars": float(lengths.mean()),
                  "mean_chars_clipped": float(np.minimum(lengths, max_len).mean()), "max_chars": int(lengths.max()),
                  "predicates": len(schema), "vocab_size": len(vocab)},
-        "model": {"parameters": models.train.count_params(), "config": as_dict(cfg_model), "overrides": args.set},
+        "model": {"parameters": models.train.count_params(), "config": as_dict(model_config), "overrides": args.set},
         "word_vectors": wv_info, "segmentation": {"backend": backend if vectors_path else None,
                                                   "mode": args.segmentation, "cache": args.segment_cache},
         "train": train, "inference": {**infer, "model": infer_model}, "system": system,

@@ -82,8 +82,8 @@ def _keras_loop(config, models):
     def step(inputs, targets):
         mask = (inputs["chars"] > 0).astype(np.float32)
         weights = {**{k: mask for k in SUBJECT_OUTPUTS}, **{k: mask[..., None] for k in OBJECT_OUTPUTS}}
-        from dgcnn_ie.backend import _tf_call
-        result = _tf_call(lambda: model.train_on_batch(inputs, targets, sample_weight=weights))  # [total, per output]
+        from dgcnn_ie.backend import tf_call
+        result = tf_call(lambda: model.train_on_batch(inputs, targets, sample_weight=weights))  # [total, per output]
         return float(result[0] if isinstance(result, (list, tuple)) else result)
 
     return step

@@ -120,7 +120,7 @@ def single_row(name: str, run: Path) -> list[str] | None:
     train = _load(run / "reports/train/metrics.json")
     if train is None:
         return None
-    # seconds and device: in reports/train/run.json; runs made before it have them in the metrics file
+    # seconds and device: in reports/train/run.json; a run without that file has them in its metrics file
     info = _load(run / "reports/train/run.json") or train
     params = yaml.safe_load((run / "params.yaml").read_text(encoding="utf-8"))
     model = params["model"]
@@ -132,7 +132,7 @@ def single_row(name: str, run: Path) -> list[str] | None:
 
 
 def ensemble_rows(name: str, run: Path) -> list[list[str]]:
-    # every count is in reports/ensemble/scores.json; runs made before it have them in the metrics file
+    # every count is in reports/ensemble/scores.json; a run without that file has them in its metrics file
     metrics = _load(run / "reports/ensemble/scores.json") or _load(run / "reports/ensemble/metrics.json")
     if metrics is None:
         return []

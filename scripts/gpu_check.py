@@ -100,34 +100,34 @@ def main(argv=None) -> int:
 
     import dataclasses
 
+    from dgcnn_ie.assemble import build_encoder
     from dgcnn_ie.batches import TrainingBatches
     from dgcnn_ie.config import load_config
     from dgcnn_ie.data import load_schema, read_dataset
     from dgcnn_ie.extractor import Extractor
-    from dgcnn_ie.features import CharVocab, Encoder
     from dgcnn_ie.metrics import score
     from dgcnn_ie.model import build_models
     from dgcnn_ie.train import fresh_state, train_model, train_specs
     from dgcnn_ie.utils import set_seed
 
     config = load_config(REPO_ROOT / "params.yaml")
-    cfg_model, cfg_train = config.model, config.train
+    model_config, train_config = config.model, config.train
     if args.tiny:
-        cfg_model = dataclasses.replace(cfg_model, width=16, dilations=(1, 2, 5), heads=2, head_size=8)
+        model_config = dataclasses.replace(model_config, width=16, dilations=(1, 2, 5), heads=2, head_size=8)
         args.epochs, args.steps = 1, 3
     schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
     train, _ = read_dataset(SYNTHETIC / "train.json", schema)
     dev, _ = read_dataset(SYNTHETIC / "dev.json", schema)
-    vocab = CharVocab.build([s.text for s in train], cfg_model.min_char_count)
-    encoder = Encoder(vocab, RandomCharVectors(config.word2vec.dim), schema, cfg_model.max_len)
+    encoder = build_encoder(model_config, schema, [s.text for s in train], RandomCharVectors(config.word2vec.dim))
     device = backend.device_name()
     backend.enable_determinism(device, print)
     report = {"backend": backend.name(), "device": device}
 
     # training throughput: the method's batch (64), one untimed pass first (every shape compiled)
     set_seed(config.seed)
-    models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(vocab))
-    _, _, step = fresh_state(models, cfg_train.lr, cfg_train, train_specs(encoder), cfg_model.subject_loss_weight)
+    models = build_models(model_config, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+    _, _, step = fresh_state(models, train_config.lr, train_config, train_specs(encoder),
+                             model_config.subject_loss_weight)
 
     training = TrainingBatches(encoder)
 
@@ -136,13 +136,13 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     for inputs, targets in batches(1):
-        step(inputs, targets, cfg_train.lr)
+        step(inputs, targets, train_config.lr)
     report["first_pass_seconds"] = round(time.perf_counter() - t0, 2)
     done, sentences, epoch = 0, 0, 2
     t0 = time.perf_counter()
     while done < args.steps:
         for inputs, targets in batches(epoch):
-            loss = step(inputs, targets, cfg_train.lr)
+            loss = step(inputs, targets, train_config.lr)
             done, sentences = done + 1, sentences + len(inputs["chars"])
             if done == args.steps:
                 break
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
                   last_loss=round(float(loss), 4), weights_on=weights_device(models))
 
     # inference throughput on the dev sentences, after an untimed pass over them
-    extractor = Extractor(models, encoder, schema, cfg_model)
+    extractor = Extractor(models, encoder, schema, model_config)
     texts = [s.text for s in dev]
     extractor.predict(texts, show_progress=False)
     t0 = time.perf_counter()
@@ -162,11 +162,11 @@ def main(argv=None) -> int:
 
     # a short training and its dev F1
     t0 = time.perf_counter()
-    short = dataclasses.replace(cfg_train, epochs=args.epochs)
-    result = train_model(train, dev, schema=schema, cfg_model=cfg_model, cfg_train=short, encoder=encoder,
+    result = train_model(train, dev, schema=schema, model_config=model_config,
+                         train_config=dataclasses.replace(train_config, epochs=args.epochs), encoder=encoder,
                          seed=config.seed, out_dir=Path(os.environ.get("TMPDIR", "/tmp")) / "dgcnn_ie_gpu_check",
                          log=lambda _: None)
-    pred = Extractor(result.models, encoder, schema, cfg_model).predict(texts, show_progress=False)
+    pred = Extractor(result.models, encoder, schema, model_config).predict(texts, show_progress=False)
     report.update(short_training_epochs=args.epochs, short_training_seconds=round(time.perf_counter() - t0, 1),
                   dev_f1=round(score([set(s.triples) for s in dev], pred, schema.format)["f1"], 4))
     report["peak_gpu_mib"] = round(peak_gpu_mib(), 1) if gpus else None

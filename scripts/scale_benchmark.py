@@ -15,8 +15,9 @@ The ensemble stage's IO (reading the 3 x 8 out-of-fold prediction files, scoring
 them, writing the test predictions) is timed as `ensemble_io` through the stage's own
 `oof_scores` and `write_predictions`; its model averaging is training-side work (throughput:
 scripts/benchmark.py). Peak RSS is each stage process's own (`wait4`); the benchmark process itself stays
-small (stand-ins are written by child processes), since a forked child starts at its parent's resident size. Goal (issue 13): every
-stage <= 10 minutes and <= 4 GiB on 2 cores, roughly linear in the input.
+small (stand-ins are written by child processes), since a forked child starts at its parent's resident size. The report marks each
+stage against the goal (`GOAL_SECONDS`, `GOAL_RSS_MIB`): <= 10 minutes and <= 4 GiB on 2 cores, roughly
+linear in the input.
 
 Writes reports/benchmark/scale.json and scale.md (scale_postag.* with --postag). Run it on an idle machine.
 """

@@ -17,20 +17,11 @@ def shared_data_dir() -> Path:
     return Path(override).expanduser().resolve() if override else REPO_ROOT.parent / "shared" / "data"
 
 
-def merge(base: dict, override: dict) -> dict:
-    """``base`` updated in place by ``override``, mapping by mapping (lists and scalars are replaced)."""
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict) and value:
-            merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 def repo_params(overrides: dict | None = None) -> dict:
     """The repository's params.yaml (the only place defaults live) with ``overrides`` merged in."""
+    from dgcnn_ie.config import apply_overrides
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
-    return merge(params, overrides or {})
+    return apply_overrides(params, overrides or {})
 
 
 def write_params(path, overrides: dict | None = None) -> Path:
@@ -40,17 +31,17 @@ def write_params(path, overrides: dict | None = None) -> Path:
     return path
 
 
-# The tiny model and schedule the tests train and build: the end-to-end pipeline's own (its metrics are pinned in
-# tests/fixtures/tiny_pipeline_metrics.json, so these values must not change). A test that needs another size
-# states only what differs, e.g. ``tiny_config(model={"dilations": [1]})`` or ``tiny_params(train={"epochs": 3})``.
+# The tiny model and schedule the tests train and build (the end-to-end pipeline, tests/test_pipeline.py, states
+# what it changes: its models must learn). A test that needs another size states only what differs, e.g. ``tiny_config(model={"dilations": [1]})`` or ``tiny_params(train={"epochs": 3})``.
 TINY_MODEL = {"width": 16, "dilations": [1, 2], "heads": 2, "head_size": 8, "subject_encoder": "concat"}
 TINY_TRAIN = {"epochs": 1, "batch_size": 32}
 
 
 def tiny_params(model: dict | None = None, train: dict | None = None, **sections) -> dict:
     """Overrides of params.yaml: `TINY_MODEL` and `TINY_TRAIN` updated by ``model`` and ``train``, plus ``sections``."""
-    return {"model": merge(copy.deepcopy(TINY_MODEL), model or {}),
-            "train": merge(copy.deepcopy(TINY_TRAIN), train or {}),
+    from dgcnn_ie.config import apply_overrides
+    return {"model": apply_overrides(TINY_MODEL, model or {}),
+            "train": apply_overrides(TINY_TRAIN, train or {}),
             **copy.deepcopy(sections)}
 
 

@@ -67,11 +67,11 @@ def test_an_op_without_a_deterministic_kernel_switches_determinism_off_with_a_wa
     was_enabled = tf_config.is_op_determinism_enabled()
     try:
         assert backend.enable_determinism("GPU x1 (test)", messages.append) is True
-        assert backend._tf_call(op_without_deterministic_kernel, 1) == 2 and len(calls) == 2
+        assert backend.tf_call(op_without_deterministic_kernel, 1) == 2 and len(calls) == 2
         assert not tf_config.is_op_determinism_enabled()
         assert len(messages) == 1 and messages[0].startswith("warning: op determinism switched off")
         with pytest.raises(tf.errors.UnimplementedError):      # any other UnimplementedError is not swallowed
-            backend._tf_call(lambda: (_ for _ in ()).throw(tf.errors.UnimplementedError(None, None, "no kernel")))
+            backend.tf_call(lambda: (_ for _ in ()).throw(tf.errors.UnimplementedError(None, None, "no kernel")))
     finally:
         if was_enabled:
             tf.config.experimental.enable_op_determinism()
@@ -185,7 +185,7 @@ def _jax_side(folder: str) -> dict:
     shapes_equal = all(c.shape == d.shape for c, d in zip(compiled + compiled_head, direct + direct_head))
 
     def train(checkpoint, on_epoch=None):
-        return train_model(samples[:64], samples[64:], schema=schema, cfg_model=cfg.model, cfg_train=cfg.train,
+        return train_model(samples[:64], samples[64:], schema=schema, model_config=cfg.model, train_config=cfg.train,
                            encoder=encoder, seed=1, out_dir=folder / "out", checkpoint_dir=folder / checkpoint,
                            on_epoch=on_epoch)
 
@@ -264,7 +264,7 @@ def test_mixed_precision_trains_saves_and_decodes(tmp_path, precision):
     from dgcnn_ie.train import train_model
     cfg = config_from_dict(repo_params({"model": MODEL, "train": {**TRAIN, "precision": precision}}))
     _, schema, samples, encoder = _setup()
-    result = train_model(samples[:64], samples[64:], schema=schema, cfg_model=cfg.model, cfg_train=cfg.train,
+    result = train_model(samples[:64], samples[64:], schema=schema, model_config=cfg.model, train_config=cfg.train,
                          encoder=encoder, seed=1, out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt")
     losses = [h["loss"] for h in result.history]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]

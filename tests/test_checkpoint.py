@@ -82,7 +82,7 @@ CORRUPTIONS = {   # name: (how, file named, reason in the line, load's keyword a
     "missing state": (lambda d: (d / "state.json").unlink(), "state.json", "missing", {}),
     "state key missing": (_without_epoch, "state.json", "missing or invalid 'epoch'", {}),
     "state key of another type": (_state(json.dumps({"version": checkpoint.VERSION, "fingerprint": FP,
-                                                     "complete": False, "epoch": "2", "history": []})),
+                                                     "epoch": "2", "history": []})),
                                   "state.json", "missing or invalid 'epoch'", {}),
     "array count": (lambda d: None, "arrays.npz", "2 model arrays for 3 variables",
                     {"shapes": {**SHAPES, "model": [(2, 3), (4,), (1,)]}}),
@@ -120,15 +120,26 @@ def test_valid_checkpoints_of_another_run_stay_in_place(tmp_path):
     directory = _saved(tmp_path)
     assert checkpoint.load(directory, "cd" * 32) == \
         (None, f"{directory / 'state.json'}: made with other params or inputs; starting afresh")
-    checkpoint.mark_complete(directory, FP, {"epochs": 2})
-    assert _load(directory) == (None, f"{directory / 'state.json'}: that training had finished; starting afresh")
     state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
-    (directory / "state.json").write_text(json.dumps({**state, "version": 1}), encoding="utf-8")
-    assert _load(directory)[1] == f"{directory / 'state.json'}: checkpoint version 1, not 2; starting afresh"
+    (directory / "state.json").write_text(json.dumps({**state, "version": 2}), encoding="utf-8")
+    assert _load(directory)[1] == f"{directory / 'state.json'}: checkpoint version 2, not 3; starting afresh"
     assert [p.name for p in tmp_path.iterdir()] == ["single"]          # replaced by the run's first save
     assert _load(tmp_path / "absent") == (None, "no checkpoint")
     (tmp_path / "empty").mkdir()
     assert _load(tmp_path / "empty") == (None, "no checkpoint")
+
+
+def test_a_finished_training_discards_its_checkpoint(tmp_path):
+    """The stage calls `discard` once its outputs are written: the folder goes as one rename (a kill while
+    deleting leaves only a temp folder that `remove_stale_temps` sweeps), nothing else beside it is touched."""
+    directory = _saved(tmp_path)
+    (tmp_path / "other").mkdir()
+    assert checkpoint.discard(directory) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+    assert checkpoint.discard(directory) is False and _load(directory) == (None, "no checkpoint")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "other", target_is_directory=True)
+    assert checkpoint.discard(link) is False and (tmp_path / "other").is_dir()    # a link is not a checkpoint
 
 
 # --- through the training loop ------------------------------------------------------------------------
@@ -149,14 +160,14 @@ def test_a_corrupt_checkpoint_restarts_training_to_the_uninterrupted_result(tmp_
     def run():
         lines = []
         encoder = Encoder(CharVocab.build([s.text for s in train + dev], 1), NoWordVectors(0), schema, 48)
-        result = train_model(train, dev, schema=schema, cfg_model=cfg.model, cfg_train=cfg.train, encoder=encoder,
+        result = train_model(train, dev, schema=schema, model_config=cfg.model, train_config=cfg.train, encoder=encoder,
                              seed=5, out_dir=tmp_path / "out", checkpoint_dir=directory, label="m", log=lines.append)
         outcome = {"history": [{k: v for k, v in row.items() if k != "seconds"} for row in result.history],
                    "best": result.best, "encoder": result.encoder_stats,
                    "weights": [w.tolist() for w in result.models.train.get_weights()]}
         return outcome, lines
 
-    uninterrupted, _ = run()                          # leaves its epoch-2 checkpoint (the stage marks it complete)
+    uninterrupted, _ = run()                          # leaves its epoch-2 checkpoint (the stage discards it)
     assert checkpoint.load(directory, json.loads((directory / "state.json").read_text())["fingerprint"])[0][
         "epoch"] == 2
     flip_data_byte(directory / "arrays.npz", "model/00000.npy")

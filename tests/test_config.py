@@ -106,8 +106,8 @@ def test_a_family_is_data(tmp_path):
     cfg = config_from_dict(repo_params({"families": {"baseline": {"prior": False,
                                                                   "model": {"arch": "bilstm", "dilations": [1, 2]}}},
                                         "cv": {"families": ["plain", "prior", "baseline"]}}))
-    model = family_model(cfg.model, cfg.families["baseline"])
-    assert (model.arch, model.dilations, model.width) == ("bilstm", (1, 2), cfg.model.width)
+    model_config = family_model(cfg.model, cfg.families["baseline"])
+    assert (model_config.arch, model_config.dilations, model_config.width) == ("bilstm", (1, 2), cfg.model.width)
     assert family_model(cfg.model, cfg.families["plain"]) is cfg.model
 
 

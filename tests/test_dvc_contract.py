@@ -221,3 +221,33 @@ def test_layering_no_stage_imports_another_and_the_library_imports_no_stage():
             assert stage_imports <= allowed, f"{name} imports other stages: {sorted(stage_imports - allowed)}"
         elif path.parent != SRC / PACKAGE / "cli":      # the console command sits above the stages
             assert not stage_imports and f"{PACKAGE}.stages" not in modules, f"library module {name} imports {stage_imports}"
+
+
+def test_every_stage_can_be_saved_to_and_restored_from_the_run_cache():
+    """Every stage of dvc.yaml passes DVC's own run-cache rule, so `dvc exp run` with params switched back, a
+    queued experiment that shares models with another, or a second workspace restores it instead of rerunning.
+
+    Two checks make up the rule in DVC 3.x: `dvc.stage.cache._can_hash` (no `persist` output, local outputs
+    inside the repository, ...; called here as is, with the deps' hashes stubbed because the deps of a stage
+    exist only after the stages before it ran), and `Stage.run`, which saves to the run-cache only when every
+    output that is not a metric or plot is cached (`run_cache=not no_cache_outs`). The tiny pipeline test checks
+    the same end to end: every stage has a run-cache entry after `dvc repro`."""
+    from dvc.repo import Repo
+    from dvc.stage.cache import _can_hash
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    repo = Repo(str(ROOT))
+    try:
+        stages = list(repo.index.stages)
+        assert len(stages) > 10, [s.addressing for s in stages]
+        refused = []
+        for stage in stages:
+            for dep in stage.deps:
+                dep.get_hash = lambda: HashInfo("md5", "0" * 32)
+            uncached = [str(o.def_path) for o in stage.outs if not (o.use_cache or o.is_metric or o.is_plot)]
+            if not _can_hash(stage) or uncached:
+                refused.append(f"{stage.addressing}: can_hash={_can_hash(stage)}, uncached plain outputs {uncached}, "
+                               f"persist {[str(o.def_path) for o in stage.outs if o.persist]}")
+        assert not refused, "stages DVC will not run-cache:\n" + "\n".join(refused)
+    finally:
+        repo.close()

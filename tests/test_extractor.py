@@ -31,7 +31,7 @@ _CFG = tiny_config(
     train={"epochs": 10, "batch_size": 8, "lr": 0.01, "lr_after_plateau": 0.0001, "warmup_epochs": 1,
            "plateau_patience": 8, "plateau_min_epoch": 20, "plateau_min_f1": 0.5, "plateau_force_epoch": 0,
            "ema": True, "ema_decay": 0.8, "augment": False})
-CFG_MODEL, CFG_TRAIN = _CFG.model, _CFG.train
+MODEL_CONFIG, TRAIN_CONFIG = _CFG.model, _CFG.train
 LOW = Thresholds(0.05, 0.05)  # low thresholds so the barely trained model outputs some triples
 
 
@@ -49,9 +49,9 @@ def trained(tmp_path_factory):
     vectors = save_vectors(kv, tmp / "w2v")
     encoder = Encoder(CharVocab.build([s.text for s in train + dev], 1), WordVectors(vectors, segmenter), schema,
                       MAX_LEN)
-    result = train_model(train, dev, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN, encoder=encoder,
-                         seed=1, out_dir=tmp / "history", log=lambda msg: None)
-    extractor = Extractor(result.models, encoder, schema, CFG_MODEL, LOW, word2vec_path=str(vectors), batch_size=4)
+    result = train_model(train, dev, schema=schema, model_config=MODEL_CONFIG, train_config=TRAIN_CONFIG,
+                         encoder=encoder, seed=1, out_dir=tmp / "history", log=lambda msg: None)
+    extractor = Extractor(result.models, encoder, schema, MODEL_CONFIG, LOW, word2vec_path=str(vectors), batch_size=4)
     extractor.save(tmp / "model")
     return {"tmp": tmp, "schema": schema, "dev": dev, "extractor": extractor, "result": result}
 
@@ -68,7 +68,7 @@ def test_saved_folder_contents(trained):
 def test_save_load_gives_identical_probabilities_and_predictions(trained):
     ex, dev = trained["extractor"], trained["dev"]
     loaded = load_extractor(trained["tmp"] / "model", word2vec_path=trained["tmp"] / "w2v")
-    assert loaded.model_cfg == ex.model_cfg == CFG_MODEL         # config.json's model section round-trips
+    assert loaded.model_config == ex.model_config == MODEL_CONFIG         # config.json's model section round-trips
     batch = TextBatch([s.text for s in dev])
     for a, b in zip(ex.subject_probs(batch), loaded.subject_probs(batch)):
         np.testing.assert_array_equal(a, b)
@@ -116,7 +116,7 @@ def test_long_text_is_the_union_of_its_windows(trained, tmp_path):
 
 def test_prior_model_needs_candidates(trained):
     ex = trained["extractor"]
-    with_prior = Extractor(ex.models, ex.encoder, ex.schema, CFG_MODEL, LOW, uses_prior=True)
+    with_prior = Extractor(ex.models, ex.encoder, ex.schema, MODEL_CONFIG, LOW, uses_prior=True)
     dev = trained["dev"][:3]
     with pytest.raises(ValueError, match="trained with prior features"):
         with_prior.predict(dev, show_progress=False)
@@ -195,7 +195,7 @@ def test_system_with_each_fold_models_own_knowledge_base(trained, tmp_path):
 
     ex, schema, tmp = trained["extractor"], trained["schema"], trained["tmp"]
     prior_dir = tmp_path / "prior-model"           # the trained weights, saved as a model with prior inputs
-    Extractor(ex.models, ex.encoder, schema, CFG_MODEL, LOW, uses_prior=True, word2vec_path=ex.word2vec_path,
+    Extractor(ex.models, ex.encoder, schema, MODEL_CONFIG, LOW, uses_prior=True, word2vec_path=ex.word2vec_path,
               batch_size=4).save(prior_dir)
     train = read_dataset(SYNTHETIC / "train.json", schema)[0][:N_TRAIN]
     kbs = {0: KnowledgeBase.build(train[::2], schema), 1: KnowledgeBase.build(train[1::2], schema)}

@@ -25,7 +25,7 @@ C, DW, VOCAB = 3, 8, 30
 MODEL = tiny_params(model={"arch": "dgcnn", "dilations": [1, 2, 5], "kernel_size": 3, "max_len": 64, "dropout": 0.25,
                            "conv_dropout": 0.1, "subject_encoder": "bigru", "subject_points": 6,
                            "use_word_vectors": True, "use_attention": True, "use_gates": True})["model"]
-CFG = config_from_dict(repo_params({"model": MODEL})).model   # the repository's params, a tiny model
+MODEL_CONFIG = config_from_dict(repo_params({"model": MODEL})).model   # the repository's params, a tiny model
 VARIANTS = [
     {"arch": "dgcnn", "subject_encoder": "bigru"},
     {"arch": "dgcnn", "subject_encoder": "concat"},
@@ -39,7 +39,7 @@ def _build(**overrides):
     """Seeded models whose position table is made non-zero (it is zero-initialised),
     so that absolute/relative positions really influence the outputs under test."""
     keras.utils.set_random_seed(0)
-    models = build_models(dataclasses.replace(CFG, **overrides), C, DW, VOCAB)
+    models = build_models(dataclasses.replace(MODEL_CONFIG, **overrides), C, DW, VOCAB)
     for w in models.train.weights:
         if "position_embedding" in w.path:
             w.assign(np.random.default_rng(2).normal(size=w.shape).astype("float32"))
@@ -134,7 +134,7 @@ def test_padding_invariance(variant):
 
 def test_single_predicate_schema_keeps_predicate_axis():
     keras.utils.set_random_seed(0)
-    models = build_models(CFG, 1, DW, VOCAB)
+    models = build_models(MODEL_CONFIG, 1, DW, VOCAB)
     batch = _batch([5, 3])
     batch["object_prior"] = batch["object_prior"][..., :2]
     out = _np(models.object(_pick(batch, OBJECT_INPUTS), training=False))
@@ -369,10 +369,10 @@ def test_ablation_switches_build_and_run(ablation):
 
 
 def test_position_table_is_shared_and_zero_initialised():
-    models = build_models(CFG, C, DW, VOCAB)
+    models = build_models(MODEL_CONFIG, C, DW, VOCAB)
     tables = [w for w in models.train.weights if "position_embedding" in w.path]
     assert len(tables) == 1
-    assert tables[0].shape == (CFG.max_len, CFG.width)
+    assert tables[0].shape == (MODEL_CONFIG.max_len, MODEL_CONFIG.width)
     assert not tables[0].numpy().any()
 
 
@@ -412,7 +412,7 @@ def test_masked_max_pool_gradient_goes_to_the_argmax_only():
 
 def test_xla_gradients_equal_the_plain_ones():
     """The full model's gradients under XLA (``jit_compile``) are finite and match the uncompiled ones."""
-    models = build_models(CFG, C, DW, VOCAB)
+    models = build_models(MODEL_CONFIG, C, DW, VOCAB)
     inputs = _batch([12, 7, 3, 10], seed=5)
     rng = np.random.default_rng(6)
     real = inputs["chars"] > 0

@@ -1,11 +1,12 @@
-"""The whole DVC pipeline, end to end, on a small slice of the synthetic data with a tiny model.
+"""The whole DVC pipeline, end to end, on a small slice of the synthetic data with small models that learn.
 
 Runs `dvc repro` in a fresh git + DVC repository holding copies of the project's
 `dvc.yaml`, `params.yaml`, `src/` (the stages' code dependencies) and a slice of
-`data/synthetic/`, with a tiny configuration (2 folds, width 16, 2 conv layers,
-1-2 epochs). Checks the CV expansion, every metrics file, the cleaned training
-file, a valid submission, that a second `dvc repro` has nothing to do, and that the
-metrics still match the ones recorded in tests/fixtures/tiny_pipeline_metrics.json.
+`data/synthetic/` (240 train, 40 dev, 40 test sentences), with 2 folds and models small enough to train
+30 epochs in seconds yet large enough to find triples, so that label cleaning and the union act on real
+predictions. Checks the CV expansion, every metrics file, that cleaning and the union changed something,
+a valid submission, that a second `dvc repro` has nothing to do, and that the metrics still match the
+ones recorded in tests/fixtures/tiny_pipeline_metrics.json.
 """
 import csv
 import hashlib
@@ -31,13 +32,16 @@ from dgcnn_ie.data import load_schema
 TRAIN_LINES, DEV_LINES, TEST_LINES = 240, 40, 40
 TIMEOUT_S = 900
 
-# conftest.TINY_MODEL and TINY_TRAIN as they are (they are this pipeline's), 2 folds, small word vectors
-TINY = tiny_params(folds={"k": 2}, cv={"folds": [0, 1], "families": ["plain", "prior"], "epochs": 2},
-                   word2vec={"dim": 16, "epochs": 1}, decode={"batch_size": 64})
+# 2 folds; width 64 and batch 8 (30 steps an epoch) so that 30 epochs learn the synthetic triples (dev F1 about
+# 0.4); no plateau reload; cleaning may remove up to half the labels (2 voters remove what neither predicts)
+TINY = tiny_params(model={"width": 64, "dilations": [1, 2, 5]},
+                   train={"epochs": 30, "batch_size": 8, "lr": 0.003, "plateau_min_epoch": 100},
+                   folds={"k": 2}, cv={"folds": [0, 1], "families": ["plain", "prior"], "epochs": 30},
+                   clean={"max_removed_share": 0.5}, word2vec={"dim": 16, "epochs": 1}, decode={"batch_size": 64})
 
 
-# Behaviour pin: every stage's metrics from the tiny pipeline, recorded before the typed-config
-# refactor (see the fixture's "_comment"), plus the sha256 of the pipeline's main output files.
+# Behaviour pin: every stage's metrics from the tiny pipeline (see the fixture's "_comment"), plus the sha256 of
+# the pipeline's main output files.
 BASELINE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_pipeline_metrics.json"
 BASELINE_METRICS = ["reports/data/read.json", "reports/data/train_read.json", "reports/word2vec/stats.json",
                     "reports/train/metrics.json", "reports/train/run.json", "reports/evaluate/metrics.json",
@@ -46,14 +50,21 @@ BASELINE_METRICS = ["reports/data/read.json", "reports/data/train_read.json", "r
                     "reports/ensemble/metrics.json", "reports/ensemble/scores.json",
                     "reports/ensemble/per_predicate.json", "reports/thresholds.json", "reports/threshold_sweep.json",
                     "reports/fold_curves.json",
-                    # the per-epoch training losses pin the models themselves (the tiny models' F1s are 0)
+                    # the per-epoch training losses pin the models themselves
                     "reports/train/history.json", "reports/cv_raw/fold*/history.json",
                     "reports/cv/*/fold*/history.json"]
 BASELINE_HASHED = ["submission/*_submission.json", "predictions/ensemble/test.json", "data/cleaned/train.json"]
 EXACT_BASELINE_ENV = "DGCNN_IE_EXACT_BASELINE"
-# CI may run on another CPU type (other SIMD kernels, other float summation order in TensorFlow/BLAS),
-# so by default floats only have to agree within this; DGCNN_IE_EXACT_BASELINE=1 asks for bit equality.
-BASELINE_FLOAT_TOL = 0.02
+# On the machine type that recorded the fixture (same CPU features, same library versions) CPU training is
+# deterministic, so every number and the main outputs' bytes must be equal. On another CPU the last float bits
+# differ and 30 epochs of training carry them into other predictions: there only the headline numbers are
+# compared, within these tolerances (one more or fewer true triple moves a dev F1 by about 0.012).
+HEADLINE_METRICS = ["reports/data/read.json", "reports/data/train_read.json", "reports/word2vec/stats.json",
+                    "reports/train/metrics.json", "reports/evaluate/metrics.json", "reports/clean/metrics.json",
+                    "reports/ensemble/metrics.json"]
+BASELINE_FLOAT_TOL = 0.05
+BASELINE_INT_TOL = 0.1       # relative, at least 3
+
 
 
 def _head(src: Path, dst: Path, n: int) -> None:
@@ -132,7 +143,7 @@ def test_metrics_and_cleaned_file(pipeline):
         doc = json.loads((repo / path).read_text(encoding="utf-8"))
         assert doc, path
     fold = json.loads((repo / "reports/cv/prior/fold1.json").read_text(encoding="utf-8"))
-    assert (fold["round"], fold["family"], fold["fold"], fold["epochs"]) == ("clean", "prior", 1, 2)
+    assert (fold["round"], fold["family"], fold["fold"], fold["epochs"]) == ("clean", "prior", 1, 30)
     assert 0.0 <= fold["oof"]["f1"] <= 1.0
     assert (repo / "reports/cv/plain/fold0/history.csv").is_file()
     scores = json.loads((repo / "reports/ensemble/scores.json").read_text(encoding="utf-8"))
@@ -154,6 +165,32 @@ def test_metrics_and_cleaned_file(pipeline):
     # the report stage swept the submitted system: each fold's plain + prior cv models, united
     thresholds = json.loads((repo / "reports/threshold_sweep.json").read_text(encoding="utf-8"))
     assert thresholds["source"] == f"cv/plain + cv/prior out-of-fold predictions, folds [0, 1], {TRAIN_LINES} sentences"
+
+
+@pytest.mark.slow
+def test_models_find_triples_so_cleaning_and_union_act(pipeline):
+    """The small models learn (every model finds true triples), so cleaning votes real predictions and changes
+    labels, the clean-round models train on other labels than the raw round's, and the union of the two
+    families predicts triples that neither family's average predicts alone."""
+    repo = pipeline[0]
+    scores = json.loads((repo / "reports/ensemble/scores.json").read_text(encoding="utf-8"))
+    for name, row in scores["dev"].items():
+        assert row["tp"] > 0 and row["f1"] > 0.1, (name, row)
+    for path in [*repo.glob("reports/cv_raw/fold*.json"), *repo.glob("reports/cv/*/fold*.json")]:
+        assert json.loads(path.read_text(encoding="utf-8"))["oof"]["f1"] > 0.1, path
+    clean = json.loads((repo / "reports/clean/report.json").read_text(encoding="utf-8"))
+    assert not clean["kept_raw_labels"] and clean["removed"] > 0 and clean["sentences_changed"] > 0, clean
+    prepared = (repo / "data/prepared/train.json").read_text(encoding="utf-8").splitlines()
+    cleaned = (repo / "data/cleaned/train.json").read_text(encoding="utf-8").splitlines()
+    changed = sum(json.loads(a)["spo_list"] != json.loads(b)["spo_list"] for a, b in zip(prepared, cleaned))
+    assert changed == clean["sentences_changed"], (changed, clean["sentences_changed"])
+    raw_history = json.loads((repo / "reports/cv_raw/fold0/history.json").read_text(encoding="utf-8"))
+    clean_history = json.loads((repo / "reports/cv/plain/fold0/history.json").read_text(encoding="utf-8"))
+    assert [e["loss"] for e in raw_history] != [e["loss"] for e in clean_history]   # same fold, other labels
+    union, families = scores["dev"]["union"], [scores["dev"]["average/plain"], scores["dev"]["average/prior"]]
+    assert union["n_pred"] > max(f["n_pred"] for f in families), (union, families)
+    assert union["n_pred"] <= sum(f["n_pred"] for f in families)
+    assert union["tp"] >= max(f["tp"] for f in families)
 
 
 @pytest.mark.slow
@@ -248,28 +285,65 @@ def _compare_to_baseline(expected, actual, where: str, exact: bool, problems: li
                 problems.append(f"{where}: {actual!r} != {expected!r} (exact)")
         elif not (number and math.isclose(actual, expected, rel_tol=0.0, abs_tol=BASELINE_FLOAT_TOL)):
             problems.append(f"{where}: {actual!r} not within {BASELINE_FLOAT_TOL} of {expected!r}")
-    elif type(actual) is not type(expected) or actual != expected:   # ints, strings, bools, None: exactly
+    elif isinstance(expected, int) and not isinstance(expected, bool) and not exact:
+        if not (type(actual) is int and abs(actual - expected) <= max(3, BASELINE_INT_TOL * abs(expected))):
+            problems.append(f"{where}: {actual!r} not within {BASELINE_INT_TOL:.0%} of {expected!r}")
+    elif type(actual) is not type(expected) or actual != expected:   # strings, bools, None (and exact ints)
         problems.append(f"{where}: {actual!r} != {expected!r}")
+
+
+def machine_fingerprint() -> dict:
+    """What decides whether CPU training reproduces bit for bit: the CPU's model and feature flags (the SIMD
+    kernels TensorFlow and oneDNN pick) and the numeric libraries' versions."""
+    import platform
+    from importlib.metadata import version
+    cpu = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "flags") and key.strip() not in cpu:
+                cpu[key.strip()] = value.strip()
+    except OSError:
+        pass
+    flags = " ".join(sorted(cpu.get("flags", "").split()))
+    return {"machine": platform.machine(), "cpu": cpu.get("model name", platform.processor()),
+            "cpu_flags_sha256": hashlib.sha256(flags.encode()).hexdigest()[:16],
+            "python": platform.python_version(),
+            **{name: version(name) for name in ("tensorflow-cpu", "keras", "numpy", "gensim")
+               if _installed(name)}}
+
+
+def _installed(name: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        version(name)
+        return True
+    except PackageNotFoundError:
+        return False
 
 
 @pytest.mark.slow
 def test_metrics_match_recorded_baseline(pipeline):
-    """Every stage's metrics equal those recorded before the typed-config refactor (behaviour unchanged).
+    """Every stage's metrics equal those recorded in the fixture, timing and device keys dropped.
 
-    Timing and device keys are dropped. Integers and strings must match exactly, floats within
-    BASELINE_FLOAT_TOL; with DGCNN_IE_EXACT_BASELINE=1 (same machine type as the recording) floats
-    must be bit-equal and the submission, ensemble test predictions and cleaned train file hashes too."""
+    On the machine type that recorded it (`machine_fingerprint`, or with DGCNN_IE_EXACT_BASELINE=1) every
+    recorded number must be bit-equal and the submission, the ensemble's test predictions and the cleaned
+    training file byte-identical; elsewhere the headline files (`HEADLINE_METRICS`) agree within the
+    tolerances above and the rest is not compared (printed as skipped)."""
     repo = pipeline[0]
-    exact = os.environ.get(EXACT_BASELINE_ENV) == "1"
     expected = json.loads(BASELINE_FIXTURE.read_text(encoding="utf-8"))
     expected.pop("_comment")
+    recorded_on = expected.pop("_machine")
+    here = machine_fingerprint()
+    exact = os.environ.get(EXACT_BASELINE_ENV) == "1" or here == recorded_on
     actual = _baseline_snapshot(repo)
     assert sorted(actual) == sorted(expected), "files differ from the recorded baseline"
-    hashed = {path for path, doc in expected.items() if isinstance(doc, dict) and set(doc) == {"sha256"}}
+    compared = sorted(expected) if exact else HEADLINE_METRICS
+    if not exact:
+        print(f"\nnot the recording machine ({here} != {recorded_on}): compared {len(compared)} headline files "
+              f"within tolerances, skipped {len(expected) - len(compared)}")
     problems = []
-    for path in sorted(expected):
-        if path in hashed and not exact:
-            continue   # output bytes depend on the CPU's float rounding: compared only on request
+    for path in compared:
         _compare_to_baseline(expected[path], actual[path], path, exact, problems)
     assert not problems, f"{len(problems)} differences from {BASELINE_FIXTURE.name}:\n" + "\n".join(problems[:60])
 
@@ -409,3 +483,63 @@ def test_ensemble_with_each_fold_models_own_kb(pipeline, tmp_path):
         return [{(d["subject"], d["predicate"], d["object"]) for d in json.loads(line)["spo_list"]}
                 for line in p.read_text(encoding="utf-8").splitlines()]
     assert spo_sets(predicted) == spo_sets(copy / "predictions/ensemble/test.json")
+
+
+def _ran_and_restored(out: str) -> tuple[set[str], set[str]]:
+    """(stages DVC ran, stages it restored from the run-cache) in a `dvc repro` / `dvc exp run` log."""
+    return (set(re.findall(r"Running stage '([^']+)'", out)),
+            set(re.findall(r"Stage '([^']+)' is cached - skipping run", out)))
+
+
+@pytest.mark.slow
+def test_every_stage_is_saved_to_the_run_cache(pipeline):
+    """After the first `dvc repro`, DVC's run-cache holds an entry for every stage (none is `persist` or has an
+    uncached plain output), and no checkpoint is left: each training removed its own once its outputs were saved."""
+    from dvc.repo import Repo
+    repo = pipeline[0]
+    dvc_repo = Repo(str(repo))
+    try:
+        missing = [stage.addressing for stage in dvc_repo.index.stages if not dvc_repo.stage_cache._load(stage)]
+        assert len(dvc_repo.index.stages) > 10
+    finally:
+        dvc_repo.close()
+    assert not missing, f"stages without a run-cache entry: {missing}"
+    assert not [p for p in (repo / "checkpoints").rglob("*") if p.is_file()]
+
+
+@pytest.mark.slow
+def test_params_switched_back_restore_every_stage_from_the_run_cache(pipeline, tmp_path):
+    """`dvc exp run -S cv.epochs=1` retrains the fold models; `dvc exp run -S cv.epochs=<back>` then trains
+    nothing: every stage that ran for the first comes back from the run-cache, byte for byte."""
+    env = pipeline[1]
+    repo = _copy_repository(pipeline[0], tmp_path / "repo")
+    dvc = [sys.executable, "-m", "dvc"]
+    before = {p: (repo / p).read_bytes() for p in ("reports/ensemble/metrics.json", "data/cleaned/train.json")}
+    changed = _run(dvc + ["exp", "run", "-S", "cv.epochs=1"], repo, env)
+    ran, _ = _ran_and_restored(changed)
+    assert {"cv_raw@0", "cv_raw@1", "cv@plain-0", "cv@prior-1"} <= ran and "train" not in ran, ran
+    back = _run(dvc + ["exp", "run", "-S", f"cv.epochs={TINY['cv']['epochs']}"], repo, env)
+    ran_back, restored = _ran_and_restored(back)
+    assert not ran_back, f"ran again instead of restoring: {ran_back}"
+    assert ran <= restored, ran - restored
+    assert {p: (repo / p).read_bytes() for p in before} == before
+
+
+@pytest.mark.slow
+def test_queued_experiments_share_the_fold_models(pipeline, tmp_path):
+    """Two queued experiments that differ only downstream of the fold models (`decode.end_threshold`) and share
+    new fold models (`cv.epochs=2`): the first trains the cv_raw fold models, the second restores them from the
+    run-cache (run one after another, as `dvc exp run --run-all -j 1` does)."""
+    env = pipeline[1]
+    repo = _copy_repository(pipeline[0], tmp_path / "repo")
+    dvc = [sys.executable, "-m", "dvc"]
+    for threshold in ("0.5", "0.45"):
+        _run(dvc + ["exp", "run", "--queue", "-n", f"end-{threshold}", "-S", "cv.epochs=2",
+                    "-S", f"decode.end_threshold={threshold}", "cv_raw"], repo, env)
+    _run(dvc + ["exp", "run", "--run-all", "-j", "1"], repo, env)
+    logs = {name: _run(dvc + ["queue", "logs", name], repo, env) for name in ("end-0.5", "end-0.45")}
+    trained = {name: _ran_and_restored(log)[0] for name, log in logs.items()}
+    restored = {name: _ran_and_restored(log)[1] for name, log in logs.items()}
+    assert trained["end-0.5"] >= {"cv_raw@0", "cv_raw@1"}, logs["end-0.5"][-3000:]
+    assert not trained["end-0.45"] & {"cv_raw@0", "cv_raw@1"}, logs["end-0.45"][-3000:]
+    assert restored["end-0.45"] >= {"cv_raw@0", "cv_raw@1"}, logs["end-0.45"][-3000:]

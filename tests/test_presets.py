@@ -30,22 +30,23 @@ def test_every_preset_is_a_valid_set_of_params_overrides(path):
 
 def test_competition_preset_is_the_method():
     cfg = competition()
-    t = cfg.train
-    assert (t.epochs, t.batch_size, t.lr, t.warmup_epochs, t.ema, t.ema_decay) == (120, 64, 1e-3, 1, True, 0.9999)
-    assert (t.lr_after_plateau, t.plateau_patience, t.plateau_min_epoch, t.plateau_min_f1, t.plateau_force_epoch) \
-        == (1e-4, 8, 11, 0.5, 50)
+    train_config = cfg.train
+    assert (train_config.epochs, train_config.batch_size, train_config.lr, train_config.warmup_epochs,
+            train_config.ema, train_config.ema_decay) == (120, 64, 1e-3, 1, True, 0.9999)
+    assert (train_config.lr_after_plateau, train_config.plateau_patience, train_config.plateau_min_epoch,
+            train_config.plateau_min_f1, train_config.plateau_force_epoch) == (1e-4, 8, 11, 0.5, 50)
     assert cfg.cv.folds == (0, 1, 2, 3, 4, 5, 6, 7) or list(cfg.cv.folds) == list(range(8))
     assert cfg.folds.k == 8 and cfg.cv.epochs == 120 and list(cfg.cv.families) == ["plain", "prior"]
     assert [cfg.families[f].prior for f in cfg.cv.families] == [False, True]
     assert cfg.data.normalize == "lower"
 
 
-def replay(f1_of_epoch, cfg) -> tuple[list[int], int]:
+def replay(f1_of_epoch, train_config) -> tuple[list[int], int]:
     """(epochs after which the best weights are reloaded, epochs trained) for a dev-F1 curve."""
     f1s, reloads, after_plateau = [], [], False
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, train_config.epochs + 1):
         f1s.append(f1_of_epoch(epoch))
-        if reload_due(f1s, epochs=cfg.epochs, cfg=cfg, after_plateau=after_plateau):
+        if reload_due(f1s, epochs=train_config.epochs, train_config=train_config, after_plateau=after_plateau):
             reloads.append(epoch)
             after_plateau = True
     return reloads, len(f1s)
@@ -57,12 +58,12 @@ def test_schedule_forced_drop_at_50_when_no_plateau_came_first():
 
 
 def test_schedule_no_patience_or_min_f1_reload_before_12_epochs_done():
-    cfg = competition().train
-    assert replay(lambda e: 0.3, cfg)[0] == [12, 50]                  # F1 < 0.5 from the start: after 12, then 50
+    train_config = competition().train
+    assert replay(lambda e: 0.3, train_config)[0] == [12, 50]         # F1 < 0.5 from the start: after 12, then 50
     best_early = lambda e: 0.8 if e == 2 else 0.6                      # best at epoch 2: 8 epochs old after 10
-    assert replay(best_early, cfg)[0] == [12, 50]
+    assert replay(best_early, train_config)[0] == [12, 50]
     later = lambda e: 0.6 + 0.01 * min(e, 20) - (0.05 if e > 20 else 0)   # best at 20, stale 8 epochs at 28
-    assert replay(later, cfg)[0] == [28, 50]
+    assert replay(later, train_config)[0] == [28, 50]
 
 
 def test_schedule_reload_only_once_before_the_forced_drop():

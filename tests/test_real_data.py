@@ -63,7 +63,7 @@ _TRAIN = {"epochs": 12, "batch_size": 16, "lr": 0.003, "lr_after_plateau": 0.001
              "plateau_patience": 100, "plateau_min_epoch": 100, "plateau_min_f1": 0.0, "plateau_force_epoch": 9,
              "ema": True, "ema_decay": 0.99, "augment": True, "augment_rate": 0.5}
 _CONFIG = config_from_dict(repo_params({"model": _MODEL, "train": _TRAIN}))
-CFG_MODEL, CFG_TRAIN = _CONFIG.model, _CONFIG.train
+MODEL_CONFIG, TRAIN_CONFIG = _CONFIG.model, _CONFIG.train
 DECODE_BATCH = 64
 
 pytestmark = [pytest.mark.realdata]
@@ -87,8 +87,8 @@ def duie():
 
 
 def _encoder(schema, train) -> Encoder:
-    vocab = CharVocab.build([s.text for s in train], CFG_MODEL.min_char_count)
-    return Encoder(vocab, NoWordVectors(0), schema, CFG_MODEL.max_len)
+    vocab = CharVocab.build([s.text for s in train], MODEL_CONFIG.min_char_count)
+    return Encoder(vocab, NoWordVectors(0), schema, MODEL_CONFIG.max_len)
 
 
 def _test_f1(extractor: Extractor, test) -> dict:
@@ -101,8 +101,8 @@ def test_untrained_model_scores_near_zero(duie):
     schema, train, test = duie
     encoder = _encoder(schema, train)
     set_seed(SEED)
-    models = build_models(CFG_MODEL, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
-    scores = _test_f1(Extractor(models, encoder, schema, CFG_MODEL), test)
+    models = build_models(MODEL_CONFIG, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+    scores = _test_f1(Extractor(models, encoder, schema, MODEL_CONFIG), test)
     assert scores["n_gold"] > 0
     assert scores["f1"] <= UNTRAINED_F1_MAX < F1_BAR, scores
 
@@ -111,11 +111,11 @@ def test_untrained_model_scores_near_zero(duie):
 def test_reduced_model_learns_real_duie_triples(duie, tmp_path):
     schema, train, test = duie
     encoder = _encoder(schema, train)
-    result = train_model(train, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN,
+    result = train_model(train, None, schema=schema, model_config=MODEL_CONFIG, train_config=TRAIN_CONFIG,
                          decode_batch_size=DECODE_BATCH, encoder=encoder, seed=SEED, out_dir=tmp_path, log=lambda msg: None)
-    assert len(result.history) == CFG_TRAIN.epochs and result.heldout
+    assert len(result.history) == TRAIN_CONFIG.epochs and result.heldout
     assert [h["reloaded"] for h in result.history].count(True) == 1
-    scores = _test_f1(Extractor(result.models, encoder, schema, CFG_MODEL), test)
+    scores = _test_f1(Extractor(result.models, encoder, schema, MODEL_CONFIG), test)
     summary = (f"held-out F1 {scores['f1']:.4f} (P {scores['precision']:.4f}, R {scores['recall']:.4f}, "
                f"{scores['n_pred']} predicted / {scores['n_gold']} gold); dev F1 per epoch "
                f"{[round(h['dev_f1'], 3) for h in result.history]}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, tiny_params, write_params
+from dgcnn_ie.config import apply_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def _project(root: Path, overrides: dict | None = None) -> Path:
     for name, n in (("train", 480), ("dev", 60)):
         lines = (synthetic / f"{name}.json").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
         (root / f"data/prepared/{name}.json").write_text("".join(lines), encoding="utf-8")
-    write_params(root / "params.yaml", {**TINY, **(overrides or {})})
+    write_params(root / "params.yaml", apply_overrides(TINY, overrides or {}))
     return root
 
 
@@ -88,8 +89,7 @@ def uninterrupted(tmp_path_factory):
     root = _project(tmp_path_factory.mktemp("uninterrupted"))
     done = _train(root)
     assert done.returncode == 0, done.stderr[-3000:]
-    state = json.loads((root / "checkpoints/single/state.json").read_text(encoding="utf-8"))
-    assert state["complete"] and not (root / "checkpoints/single/arrays.npz").exists()   # kept small once done
+    assert not (root / "checkpoints/single").exists() and _temps(root) == []     # removed once the model is saved
     return _outcome(root)
 
 
@@ -112,7 +112,7 @@ def test_killed_training_resumes_to_the_same_model(tmp_path, uninterrupted, sign
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from checkpoints/single after epoch {epoch}/{EPOCHS}" in resumed.stderr
     assert f": epoch {epoch + 1}/{EPOCHS}:" in resumed.stderr and f": epoch {epoch}/{EPOCHS}:" not in resumed.stderr
-    assert _temps(root) == []
+    assert _temps(root) == [] and not (root / "checkpoints/single").exists()
     if signum == signal.SIGKILL:
         assert "removed models/.single.4194301.0badf00d.tmpdir: left behind by a killed run" in resumed.stderr
     assert _outcome(root) == uninterrupted
@@ -121,7 +121,7 @@ def test_killed_training_resumes_to_the_same_model(tmp_path, uninterrupted, sign
 def test_checkpoint_of_other_params_is_not_resumed(tmp_path):
     root = _project(tmp_path)
     assert _train_and_kill(root, signal.SIGTERM).returncode == 128 + signal.SIGTERM
-    write_params(root / "params.yaml", {**TINY, "train": {**TINY["train"], "lr": 0.002}})
+    write_params(root / "params.yaml", apply_overrides(TINY, {"train": {"lr": 0.002}}))
     rerun = _train(root)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "checkpoints/single/state.json: made with other params or inputs; starting afresh" in rerun.stderr
@@ -129,7 +129,7 @@ def test_checkpoint_of_other_params_is_not_resumed(tmp_path):
 
 
 def test_progress_lines_say_epoch_model_and_eta(tmp_path):
-    root = _project(tmp_path, {"train": {**TINY["train"], "epochs": 2}})
+    root = _project(tmp_path, {"train": {"epochs": 2}})
     done = _train(root)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [l for l in done.stderr.splitlines() if ": epoch " in l]

@@ -24,7 +24,7 @@ _TINY = tiny_params(
            "ema": True, "ema_decay": 0.9, "augment": True, "augment_rate": 0.5})
 MODEL, TRAIN = _TINY["model"], _TINY["train"]
 _CFG = config_from_dict(repo_params(_TINY))   # the repository's params, tiny
-CFG_MODEL, CFG_TRAIN = _CFG.model, _CFG.train
+MODEL_CONFIG, TRAIN_CONFIG = _CFG.model, _CFG.train
 
 
 def test_warmup_is_linear_per_step_then_flat():
@@ -77,11 +77,11 @@ def test_rejects_bad_arguments(tmp_path):
     schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
     encoder = Encoder(CharVocab.build(["甲乙"], 1), NoWordVectors(0), schema, 64)
     train = [_sample("甲的作者是乙", [Triple("甲", "作者", "乙")])]
-    kwargs = dict(schema=schema, cfg_model=CFG_MODEL, encoder=encoder, seed=0, out_dir=tmp_path)
+    kwargs = dict(schema=schema, model_config=MODEL_CONFIG, encoder=encoder, seed=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match="no labels"):
-        train_model(train, [_sample("甲乙", [], labelled=False)], cfg_train=CFG_TRAIN, **kwargs)
+        train_model(train, [_sample("甲乙", [], labelled=False)], train_config=TRAIN_CONFIG, **kwargs)
     with pytest.raises(ValueError, match="both kb_candidates and dev_candidates"):
-        train_model(train, train, cfg_train=CFG_TRAIN, kb_candidates=[[]], **kwargs)
+        train_model(train, train, train_config=TRAIN_CONFIG, kb_candidates=[[]], **kwargs)
     with pytest.raises(ConfigError, match="train.epochs: must be >= 1"):   # the config refuses it
         config_from_dict(repo_params({"model": MODEL, "train": {**TRAIN, "epochs": 0}}))
 
@@ -136,9 +136,9 @@ def test_train_state_round_trips_through_a_checkpoint():
 
 
 def test_step_lr_warms_up_then_drops_after_a_plateau():
-    lrs = [step_lr(s, after_plateau=False, n_warmup=4, cfg=CFG_TRAIN) for s in range(5)]
-    assert lrs == pytest.approx([CFG_TRAIN.lr * k / 4 for k in (1, 2, 3, 4, 4)])
-    assert step_lr(0, after_plateau=True, n_warmup=4, cfg=CFG_TRAIN) == CFG_TRAIN.lr_after_plateau
+    lrs = [step_lr(s, after_plateau=False, n_warmup=4, train_config=TRAIN_CONFIG) for s in range(5)]
+    assert lrs == pytest.approx([TRAIN_CONFIG.lr * k / 4 for k in (1, 2, 3, 4, 4)])
+    assert step_lr(0, after_plateau=True, n_warmup=4, train_config=TRAIN_CONFIG) == TRAIN_CONFIG.lr_after_plateau
 
 
 def test_epoch_line():
@@ -152,10 +152,10 @@ def _tiny_run(out_dir):
     schema = load_schema(SYNTHETIC / "schema.json", "lic2019")
     samples, _ = read_dataset(SYNTHETIC / "train.json", schema)
     samples = samples[:64]
-    encoder = Encoder(CharVocab.build([s.text for s in samples], 1), NoWordVectors(0), schema, CFG_MODEL.max_len)
+    encoder = Encoder(CharVocab.build([s.text for s in samples], 1), NoWordVectors(0), schema, MODEL_CONFIG.max_len)
     # no dev set: a seeded 10% of the 64 samples is held out for model selection
-    return train_model(samples, None, schema=schema, cfg_model=CFG_MODEL, cfg_train=CFG_TRAIN, encoder=encoder,
-                       seed=7, out_dir=out_dir, log=lambda msg: None)
+    return train_model(samples, None, schema=schema, model_config=MODEL_CONFIG, train_config=TRAIN_CONFIG,
+                       encoder=encoder, seed=7, out_dir=out_dir, log=lambda msg: None)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_training_lowers_the_loss_and_writes_history(tiny_run):
     losses = [h["loss"] for h in result.history]
     assert len(losses) == 3 and losses[1] < losses[0]
     assert result.heldout and len(result.dev_samples) == 6
-    assert result.history[0]["lr"] == pytest.approx(CFG_TRAIN.lr)  # warm-up ends with the first epoch
+    assert result.history[0]["lr"] == pytest.approx(TRAIN_CONFIG.lr)  # warm-up ends with the first epoch
     assert 1 <= result.best_epoch <= 3 and set(result.best) == {"precision", "recall", "f1"}
     assert result.device == "CPU" or result.device.startswith("GPU")
     history = json.loads((out / "history.json").read_text())
@@ -186,7 +186,7 @@ def test_training_lowers_the_loss_and_writes_history(tiny_run):
 def test_plateau_reloads_once_and_switches_the_lr(tiny_run):
     history = tiny_run[0].history
     assert [h["reloaded"] for h in history] == [False, True, False]
-    assert history[2]["lr"] == pytest.approx(CFG_TRAIN.lr_after_plateau)
+    assert history[2]["lr"] == pytest.approx(TRAIN_CONFIG.lr_after_plateau)
 
 
 @pytest.mark.slow
@@ -207,16 +207,17 @@ def test_checkpoint_fingerprint_covers_params_and_inputs():
     train = [_sample("甲写了乙书", [Triple("乙书", p, "甲")]), _sample("丙写了丁书", [Triple("丁书", p, "丙")])]
     dev = [_sample("戊写了己书", [Triple("己书", p, "戊")])]
 
-    def fp(train=train, dev=dev, model=CFG_MODEL, cfg_train=CFG_TRAIN, seed=0, thresholds=Thresholds(), cands=None,
-           min_count=1):
+    def fp(train=train, dev=dev, model_config=MODEL_CONFIG, train_config=TRAIN_CONFIG, seed=0, thresholds=Thresholds(),
+           cands=None, min_count=1):
         encoder = Encoder(CharVocab.build([s.text for s in train + dev], min_count), NoWordVectors(0), schema, 64)
-        return _fingerprint(train, dev, schema=schema, cfg_model=model, cfg_train=cfg_train, encoder=encoder,
-                            seed=seed, thresholds=thresholds, decode_batch_size=64, kb_candidates=cands,
+        return _fingerprint(train, dev, schema=schema, model_config=model_config, train_config=train_config,
+                            encoder=encoder, seed=seed, thresholds=thresholds, decode_batch_size=64, kb_candidates=cands,
                             dev_candidates=cands and [[]])
     base = fp()
     assert fp() == base
     changed = [fp(train=[train[0], _sample("丙写了丁书", [Triple("丁书", p, "丁")])]), fp(dev=train[:1]),
-               fp(model=dataclasses.replace(CFG_MODEL, width=32)), fp(cfg_train=dataclasses.replace(CFG_TRAIN, lr=0.01)),
+               fp(model_config=dataclasses.replace(MODEL_CONFIG, width=32)),
+               fp(train_config=dataclasses.replace(TRAIN_CONFIG, lr=0.01)),
                fp(seed=1), fp(thresholds=Thresholds(0.6, 0.4)), fp(cands=[[], [((0, 1), 0, (2, 3))]]), fp(min_count=2)]
     assert base not in changed and len(set(changed)) == len(changed)
     import dgcnn_ie.train as train_module

@@ -34,15 +34,15 @@ from dgcnn_ie.word2vec import save_vectors
 
 SYNTHETIC = REPO_ROOT / "data" / "synthetic"
 # the shared tiny model (conftest.TINY_MODEL), narrower still and without attention
-CFG_MODEL = tiny_config(model={"arch": "dgcnn", "width": 8, "kernel_size": 3, "heads": 1, "head_size": 4,
+MODEL_CONFIG = tiny_config(model={"arch": "dgcnn", "width": 8, "kernel_size": 3, "heads": 1, "head_size": 4,
                                "max_len": 32, "min_char_count": 1, "subject_points": 2, "use_word_vectors": True,
                                "use_attention": False, "use_gates": True}).model
 
 
-def _extractor(schema, texts, words, cfg=CFG_MODEL, uses_prior=False) -> Extractor:
-    encoder = Encoder(CharVocab.build(texts, 1), words, schema, cfg.max_len)
-    models = build_models(cfg, len(schema), words.dim, len(encoder.vocab))
-    return Extractor(models, encoder, schema, cfg, Thresholds(0.3, 0.3), uses_prior=uses_prior, batch_size=4)
+def _extractor(schema, texts, words, model_config=MODEL_CONFIG, uses_prior=False) -> Extractor:
+    encoder = Encoder(CharVocab.build(texts, 1), words, schema, model_config.max_len)
+    models = build_models(model_config, len(schema), words.dim, len(encoder.vocab))
+    return Extractor(models, encoder, schema, model_config, Thresholds(0.3, 0.3), uses_prior=uses_prior, batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +242,9 @@ def test_a_member_config_is_validated_naming_the_key(system_copy, case):
 def test_a_member_model_file_of_another_architecture_is_refused_at_load(system_copy, built):
     """A member's model.keras swapped for a model of another arch (its config.json kept) is refused when the
     folder is opened, naming the member's file, not when predicting."""
-    other = CFG_MODEL.__class__(**{**vars(CFG_MODEL), "arch": "bilstm"})
+    other = MODEL_CONFIG.__class__(**{**vars(MODEL_CONFIG), "arch": "bilstm"})
     words = WordVectors(built["tmp"] / "w2v", get_segmenter("jieba"))
-    _extractor(built["schema"], built["texts"], words, cfg=other).save(system_copy.parent / "bilstm")
+    _extractor(built["schema"], built["texts"], words, model_config=other).save(system_copy.parent / "bilstm")
     shutil.copy(system_copy.parent / "bilstm/model.keras", system_copy / "models/plain/fold0/model.keras")
     _refused(system_copy, r"models/plain/fold0/model.keras:1: its layers and weight shapes are not those "
                           r"config.json records \(model.arch dgcnn\)")

@@ -51,7 +51,7 @@ def enable_determinism(device: str, log: Callable[[str], None]) -> bool:
 
     TensorFlow: op determinism is switched on (CPU and GPU). On a GPU an op without a deterministic kernel
     raises ``UnimplementedError`` when it first runs; the compiled step and inference functions of this
-    module then switch determinism off, log a warning and run the op again (:func:`_tf_call`). JAX: its CPU
+    module then switch determinism off, log a warning and run the op again (:func:`tf_call`). JAX: its CPU
     ops are deterministic; on a GPU, XLA's ``--xla_gpu_deterministic_ops`` must be set in ``XLA_FLAGS``
     before jax starts, which is checked here. Returns whether determinism is on.
     """
@@ -81,8 +81,14 @@ def _warn(message: str) -> None:
     log(message)
 
 
-def _tf_call(fn, *args):
-    """``fn(*args)``; on a GPU op without a deterministic kernel, op determinism off (logged) and again."""
+def tf_call(fn, *args):
+    """``fn(*args)`` under TensorFlow, falling back once when op determinism cannot be honoured.
+
+    When ``fn`` raises ``tf.errors.UnimplementedError`` because an op has no deterministic kernel on this
+    device (a GPU) and op determinism is on, determinism is switched off, a warning is logged and
+    ``fn(*args)`` is called again. Any other error, or the same error with determinism already off, is
+    raised. Use it around every TensorFlow call that runs the model (compiled steps, ``train_on_batch``).
+    """
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config   # no public is_enabled/disable in TF 2.21
     try:
@@ -156,7 +162,7 @@ class TrainStep:
     def __call__(self, inputs: dict, targets: dict, lr: float) -> float:
         if self._state is None:
             import tensorflow as tf
-            return float(_tf_call(self._call, inputs, targets, tf.constant(lr, tf.float32)))
+            return float(tf_call(self._call, inputs, targets, tf.constant(lr, tf.float32)))
         length = bucket_length(int(np.asarray(inputs["chars"]).shape[1]))
         loss, self._state = self._call(self._state, pad_sequences(inputs, length), pad_sequences(targets, length),
                                        np.float32(lr))
@@ -283,7 +289,7 @@ class Compiled:
 
     def __call__(self, inputs: list) -> list[np.ndarray]:
         if is_tensorflow():
-            return [_float32(t.numpy()) for t in _tf_call(self._call, inputs)]
+            return [_float32(t.numpy()) for t in tf_call(self._call, inputs)]
         inputs = [np.asarray(a) for a in inputs]
         rows = inputs[0].shape[0]
         length = max(a.shape[1] for a, seq in zip(inputs, self._sequence_in) if seq)

@@ -54,9 +54,9 @@ class TrainingBatches:
         With ``shuffle``, samples are shuffled and taken in chunks of ``BUCKET_BATCHES``
         batches; a chunk's examples are made (augmented), sorted by the length of the text
         each became, cut into batches, and the chunk's batches come in shuffled order.
-        Sorting after augmentation matters: a substituted entity changes the text's length;
-        sorted by the original lengths, DuIE batches were padded to 80.6 characters on average,
-        now to 68.6 (docs/benchmark.md). Without ``shuffle``, batches follow the sample order. Each batch
+        Sorting after augmentation matters: a substituted entity changes the text's length, so
+        sorting by the original lengths pads more (docs/deviations.md T6, docs/benchmark.md "Faster
+        by default"). Without ``shuffle``, batches follow the sample order. Each batch
         is padded to its longest (clipped) text. ``kb_candidates[i]`` are the prior candidates of
         ``samples[i]`` (self-excluded); an augmented text gets fresh candidates
         from the encoder's ``prior``.

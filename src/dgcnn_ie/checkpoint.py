@@ -5,16 +5,21 @@ loop's state: epoch, step, plateau flag, history, best epoch and scores, and the
 fingerprint of everything the training depends on) and ``arrays.npz`` (the values of every
 model variable, dropout seed states included, of the optimiser's and the EMA's variables,
 and the best weights so far). A checkpoint whose fingerprint differs from the run's (other
-params, other data, other word vectors) is never resumed from. When the training ends the
-folder keeps only a ``state.json`` marked complete, so finished runs cost no disk.
+params, other data, other word vectors) is never resumed from.
+
+Checkpoints are scratch, not results: dvc.yaml does not declare them (a `persist` output would keep DVC from
+saving the stage to its run-cache, `dvc.stage.cache._can_hash`), and /checkpoints is git-ignored. The
+cleanup rule: a model has at most one checkpoint folder (``layout.CHECKPOINTS/<model>``); a training of
+other params replaces it at its first save, and the stage removes it (`discard`) once the model and its
+reports are written, so a finished pipeline leaves no checkpoint. A stage killed before that point has
+saved nothing to the run-cache (DVC saves a stage only after its command succeeded), and its rerun resumes.
 
 A checkpoint that cannot be read whole (a truncated or garbled ``arrays.npz`` or ``state.json``, a
 bad CRC, a missing file, keys or array shapes that do not fit the run's model) is reported in one
 line, set aside as ``<folder>.unreadable-<n>`` beside it (e.g. ``checkpoints/single.unreadable-1``:
-renamed, never deleted, so it can be looked at; DVC does not track it, /checkpoints is git-ignored,
-and `files.remove_stale_temps` does not sweep it; delete it by hand), and the training starts afresh.
-A valid checkpoint that is not for this run (another version or fingerprint, or a finished
-training) is not set aside: the run starts afresh and its first save replaces it.
+renamed, never deleted, so it can be looked at; `files.remove_stale_temps` does not sweep it; delete it
+by hand), and the training starts afresh. A valid checkpoint that is not for this run (another version or
+fingerprint) is not set aside: the run starts afresh and its first save replaces it.
 
 This module only moves numpy arrays and JSON; `train.train_model` decides what goes in.
 """
@@ -31,9 +36,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .files import atomic_dir
+from .files import atomic_dir, atomic_remove_dir
 
-VERSION = 2       # 2: the state holds `encoder_clipped` (features.Encoder.clipped_texts)
+VERSION = 3       # 3: no `complete` flag (a finished training's checkpoint is removed, `discard`)
 STATE_FILE, ARRAYS_FILE = "state.json", "arrays.npz"
 
 
@@ -64,15 +69,12 @@ def save(directory, fingerprint: str, state: dict, arrays: dict[str, list[np.nda
     with atomic_dir(directory) as tmp:
         with open(tmp / ARRAYS_FILE, "wb") as f:
             np.savez(f, **flat)
-        (tmp / STATE_FILE).write_text(json.dumps({"version": VERSION, "fingerprint": fingerprint, "complete": False,
-                                                  **state}, indent=1) + "\n", encoding="utf-8")
+        (tmp / STATE_FILE).write_text(json.dumps({"version": VERSION, "fingerprint": fingerprint, **state}, indent=1) + "\n", encoding="utf-8")
 
 
-def mark_complete(directory, fingerprint: str, summary: dict) -> None:
-    """The training finished: keep only a small state.json (no arrays)."""
-    with atomic_dir(directory) as tmp:
-        (tmp / STATE_FILE).write_text(json.dumps({"version": VERSION, "fingerprint": fingerprint, "complete": True,
-                                                  **summary}, indent=1) + "\n", encoding="utf-8")
+def discard(directory) -> bool:
+    """The training's outputs are written: remove its checkpoint (`files.atomic_remove_dir`)."""
+    return atomic_remove_dir(directory)
 
 
 class Unreadable(Exception):
@@ -108,8 +110,6 @@ def load(directory, fingerprint: str, *, fields: dict[str, Callable[[Any], bool]
             return None, f"{path}: checkpoint version {state.get('version')!r}, not {VERSION}; starting afresh"
         if state.get("fingerprint") != fingerprint:
             return None, f"{path}: made with other params or inputs; starting afresh"
-        if state.get("complete"):
-            return None, f"{path}: that training had finished; starting afresh"
         for key, check in (fields or {}).items():
             if key not in state or not check(state[key]):
                 raise Unreadable(path, f"missing or invalid {key!r}")

@@ -15,6 +15,7 @@ This module imports nothing heavy (no TensorFlow).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -254,11 +255,11 @@ class Config:
         return typing.cast(Config, _View(self, frozenset(keys), "", owner))
 
 
-def family_model(model: ModelConfig, family: FamilyConfig) -> ModelConfig:
+def family_model(model_config: ModelConfig, family: FamilyConfig) -> ModelConfig:
     """The `model` section with a family's overrides applied (validated when the config was loaded)."""
     if not family.model:
-        return model
-    return _Builder(PARAMS_FILE, {}).section(ModelConfig, {**as_dict(model), **family.model}, "model.")
+        return model_config
+    return _Builder(PARAMS_FILE, {}).section(ModelConfig, {**as_dict(model_config), **family.model}, "model.")
 
 
 # ---------------------------------------------------------------------------------------- building
@@ -410,6 +411,52 @@ def _yaml() -> YAML:
 def yaml_value(text: str) -> Any:
     """A value written as DVC's ``-S key=value`` writes it (YAML 1.2: ``1e-05`` is a float)."""
     return _yaml().load(text)
+
+
+class OverrideError(ConfigError):
+    """An override that does not fit the params it is applied to (`apply_overrides`): ``part`` is the section
+    of the dotted ``key`` that is not a mapping (or, when new keys are refused, is missing); None when the
+    key itself is missing."""
+
+    def __init__(self, key: str, part: str | None):
+        super().__init__(f"{key}: {part} is not a section of params.yaml" if part is not None
+                         else f"{key}: params.yaml has no such key")
+        self.key, self.part = key, part
+
+
+def flatten_params(params: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """``[(dotted key, value)]`` of a mapping in the layout of params.yaml (or of overrides of it), down to
+    the leaves; a list or an empty mapping is one value."""
+    items = []
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            items += flatten_params(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def apply_overrides(params: dict, overrides: dict | Iterable[tuple[str, Any]], *, new_keys: bool = True) -> dict:
+    """A copy of ``params`` with ``overrides`` set leaf by leaf, in order; the inputs are not modified.
+
+    ``overrides`` is a mapping in the layout of params.yaml (flattened by `flatten_params`: a list or an
+    empty mapping replaces the value whole) or ``(dotted key, value)`` pairs. A missing key or section is
+    added, unless ``new_keys`` is False; then it is an `OverrideError`, as is a section that is not a mapping.
+    """
+    merged = copy.deepcopy(params)
+    for key, value in flatten_params(overrides) if isinstance(overrides, dict) else overrides:
+        node = merged
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if not new_keys and part not in node:
+                raise OverrideError(key, part)
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise OverrideError(key, part)
+        if not new_keys and leaf not in node:
+            raise OverrideError(key, None)
+        node[leaf] = copy.deepcopy(value)
+    return merged
 
 
 def read_params(path: str | Path = PARAMS_FILE) -> tuple[Any, str]:

@@ -24,7 +24,7 @@ from .train import train_model
 from .utils import log
 
 
-def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], model: ModelConfig, *,
+def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], model_config: ModelConfig, *,
                candidates: list | None = None, kb_of=None, predict_training_set: bool = False,
                position: tuple[int, int] = (1, 1)) -> dict:
     """Train, save and score the fold model ``run`` on ``samples`` (the labels of its round, in the
@@ -36,8 +36,8 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
     """
     data, fold = config.data, run.fold
     schema = load_schema(layout.PREPARED_SCHEMA, data.format)
-    train_cfg = dataclasses.replace(config.train, epochs=config.cv.epochs)
-    selection, batch = Thresholds.from_config(train_cfg.selection_thresholds), config.decode.batch_size
+    train_config = dataclasses.replace(config.train, epochs=config.cv.epochs)
+    selection, batch = Thresholds.from_config(train_config.selection_thresholds), config.decode.batch_size
     assignment = load_folds(layout.FOLDS, list(samples))
     if fold not in set(assignment):
         raise DataError(f"{layout.FOLDS}:1: there is no fold {fold} (folds 0..{max(assignment)}): "
@@ -52,15 +52,16 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
 
     # the char vocabulary of the train stage: all training texts (this fold's held-out ones are its dev) + dev texts
     dev_texts = [s.text for s in read_samples(layout.PREPARED_DEV, schema, data)]
-    with model_encoder(model, config.segment, schema, [s.text for s in samples] + dev_texts, kb=kb) as encoder:
+    vocab_texts = [s.text for s in samples] + dev_texts
+    with model_encoder(model_config, config.segment, schema, vocab_texts, kb=kb) as encoder:
         log(f"{run.name} fold {fold}: {len(train)} training, {len(held)} held-out samples")
-        result = train_model(train, held, schema=schema, cfg_model=model, cfg_train=train_cfg, encoder=encoder,
-                             seed=config.seed, out_dir=run.history_dir, thresholds=selection,
+        result = train_model(train, held, schema=schema, model_config=model_config, train_config=train_config,
+                             encoder=encoder, seed=config.seed, out_dir=run.history_dir, thresholds=selection,
                              decode_batch_size=batch, kb_candidates=train_cands, dev_candidates=held_cands,
                              checkpoint_dir=run.checkpoint_dir,
                              label=f"{run.name} fold {fold}, model {position[0]}/{position[1]}",
                              on_epoch=lambda progress: write_metrics(run.report_path, {"in_progress": True, **progress}))
-        extractor = make_extractor(result.models, encoder, schema, model, selection,
+        extractor = make_extractor(result.models, encoder, schema, model_config, selection,
                                    uses_prior=candidates is not None, segment=config.segment,
                                    normalize=data.normalize, batch_size=batch)
         extractor.save(run.model_dir)
@@ -76,12 +77,12 @@ def train_fold(config: Config, run: layout.CVRun, samples: Sequence[Sample], mod
 
     scores = score([set(s.triples) for s in held], oof, schema.format)
     metrics = {"round": "raw" if run.family is None else "clean", "family": run.family, "fold": fold,
-               "train_samples": len(train), "heldout_samples": len(held), "epochs": train_cfg.epochs,
+               "train_samples": len(train), "heldout_samples": len(held), "epochs": train_config.epochs,
                "best_epoch": result.best_epoch,
                "oof": {k: scores[k] for k in ("precision", "recall", "f1", "tp", "n_pred", "n_gold")},
                "seconds": round(result.seconds, 1), "device": result.device}
     write_metrics(run.report_path, metrics)
-    checkpoint.mark_complete(run.checkpoint_dir, result.fingerprint, {"epochs": len(result.history)})
+    checkpoint.discard(run.checkpoint_dir)
     log(f"{run.name} fold {fold}: held-out F1 {scores['f1']:.4f} (best epoch {result.best_epoch}) "
         f"-> {run.model_dir}")
     return metrics

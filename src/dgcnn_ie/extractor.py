@@ -155,13 +155,13 @@ class Extractor:
     Models trained without prior get all-zero prior channels.
     """
 
-    def __init__(self, models: Models, encoder: Encoder, schema: Schema, model_cfg: ModelConfig,
+    def __init__(self, models: Models, encoder: Encoder, schema: Schema, model_config: ModelConfig,
                  thresholds: Thresholds = Thresholds(), *, uses_prior: bool = False, word2vec_path: str | None = None,
                  segmenter: str = "jieba", normalize: str = "none", batch_size: int = 64, jit_compile: bool = False):
         out_c = models.object.output["object_start"].shape[-1]
         if out_c != len(schema):
             raise ValueError(f"the model has {out_c} predicate outputs but the schema {len(schema)} predicates")
-        self.models, self.encoder, self.schema, self.model_cfg = models, encoder, schema, model_cfg
+        self.models, self.encoder, self.schema, self.model_config = models, encoder, schema, model_config
         self.thresholds, self.uses_prior, self.batch_size = thresholds, uses_prior, batch_size
         self.word2vec_path, self.segmenter, self.normalize = word2vec_path, segmenter, normalize
         self.rules = None                 # a rules.RuleSet: set by whoever makes final predictions, never saved
@@ -226,7 +226,7 @@ class Extractor:
         """config.json: everything the folder needs to be rebuilt, and nothing that points outside it (the word
         vectors are named by their digest; `load_extractor` takes them from the caller)."""
         words = self.encoder.word_vectors
-        return {"version": CONFIG_VERSION, "model": as_dict(self.model_cfg),
+        return {"version": CONFIG_VERSION, "model": as_dict(self.model_config),
                 "thresholds": {"start": self.thresholds.start, "end": self.thresholds.end},
                 "max_len": self.encoder.max_len, "word_dim": words.dim,
                 "word_vectors": {"count": words.count, "sha256": words.digest} if isinstance(words, WordVectors)
@@ -259,7 +259,7 @@ def weights_signature(models: Models) -> str:
 class SavedConfig:
     """config.json of an extractor folder, validated (`read_config`)."""
 
-    model: ModelConfig
+    model_config: ModelConfig      # config.json's "model"
     thresholds: Thresholds
     max_len: int
     word_dim: int
@@ -279,12 +279,12 @@ def read_config(directory: Path) -> SavedConfig:
     f = read_versioned(directory, CONFIG_FILE, CONFIG_VERSION,
                        "re-create it with this version (dvc repro: every model retrains once)")
     try:
-        model = model_config_from_dict(f.raw("model"), f"{path}:1: model")
+        model_config = model_config_from_dict(f.raw("model"), f"{path}:1: model")
     except DataError as e:
         raise DataError(" ".join(str(e).split())) from None
     thresholds = f.object("thresholds")
     words = f.raw("word_vectors")
-    if model.use_word_vectors:
+    if model_config.use_word_vectors:
         w = Fields(path, words, "word_vectors.")
         words = {"count": w.int("count", lo=1), "sha256": w.raw("sha256")}
         if not (isinstance(words["sha256"], str) and len(words["sha256"]) == 64):
@@ -293,7 +293,8 @@ def read_config(directory: Path) -> SavedConfig:
     elif words is not None:
         raise f.error("word_vectors", "null expected: model.use_word_vectors is false")
     saved = SavedConfig(
-        model=model, thresholds=Thresholds(thresholds.probability("start"), thresholds.probability("end")),
+        model_config=model_config,
+        thresholds=Thresholds(thresholds.probability("start"), thresholds.probability("end")),
         max_len=f.int("max_len", lo=1), word_dim=f.int("word_dim", lo=0), word_vectors=words,
         vocab_size=f.int("vocab_size", lo=2), num_predicates=f.int("num_predicates", lo=1),
         weights=f.raw("weights"), segmenter=f.choice("segmenter", SEGMENT_BACKENDS),
@@ -301,7 +302,7 @@ def read_config(directory: Path) -> SavedConfig:
         batch_size=f.int("batch_size", lo=1))
     thresholds.done()
     f.done()
-    if not model.use_word_vectors and saved.word_dim != 0:
+    if not model_config.use_word_vectors and saved.word_dim != 0:
         raise f.error("word_dim", f"{saved.word_dim} for a model without word vectors (0 expected)")
     return saved
 
@@ -320,42 +321,43 @@ def load_extractor(directory, word2vec_path=None, prior=None) -> Extractor:
         if not (directory / name).is_file():
             raise DataError(f"{directory / name}:1: not there: {directory} is not a saved extractor "
                             f"(run the stage that trains it)")
-    cfg = read_config(directory)
+    saved = read_config(directory)
     schema = Schema.load(inside(directory, SCHEMA_FILE, f"{directory / SCHEMA_FILE}:1", file=True))
-    if len(schema) != cfg.num_predicates:
-        raise DataError(f"{directory / CONFIG_FILE}:1: num_predicates: {cfg.num_predicates}, but "
+    if len(schema) != saved.num_predicates:
+        raise DataError(f"{directory / CONFIG_FILE}:1: num_predicates: {saved.num_predicates}, but "
                         f"{SCHEMA_FILE} has {len(schema)}")
     vocab_path = directory / VOCAB_FILE
     vocab = CharVocab.load(vocab_path)
-    if len(vocab) != cfg.vocab_size:
-        raise DataError(f"{vocab_path}:1: {len(vocab)} chars, config.json's vocab_size is {cfg.vocab_size}")
-    words = _word_vectors(directory, cfg, word2vec_path)
+    if len(vocab) != saved.vocab_size:
+        raise DataError(f"{vocab_path}:1: {len(vocab)} chars, config.json's vocab_size is {saved.vocab_size}")
+    words = _word_vectors(directory, saved, word2vec_path)
     model_path = inside(directory, MODEL_FILE, f"{directory / MODEL_FILE}:1", file=True)
     check_keras_config(model_path)
     try:
         models = load_models(model_path)
     except Exception as e:       # Keras reports a truncated zip as "File not found" or a bare ValueError
         raise _model_file_error(model_path, e) from None
-    if weights_signature(models) != cfg.weights:
+    if weights_signature(models) != saved.weights:
         raise DataError(f"{model_path}:1: its layers and weight shapes are not those config.json records "
-                        f"(model.arch {cfg.model.arch}): a model file of another architecture or size")
-    encoder = Encoder(vocab, words, schema, cfg.max_len, prior=prior)
-    return Extractor(models, encoder, schema, cfg.model, cfg.thresholds, uses_prior=cfg.uses_prior,
-                     word2vec_path=None if word2vec_path is None else str(word2vec_path), segmenter=cfg.segmenter,
-                     normalize=cfg.normalize, batch_size=cfg.batch_size)
+                        f"(model.arch {saved.model_config.arch}): a model file of another architecture or size")
+    encoder = Encoder(vocab, words, schema, saved.max_len, prior=prior)
+    return Extractor(models, encoder, schema, saved.model_config, saved.thresholds, uses_prior=saved.uses_prior,
+                     word2vec_path=None if word2vec_path is None else str(word2vec_path), segmenter=saved.segmenter,
+                     normalize=saved.normalize, batch_size=saved.batch_size)
 
 
-def _word_vectors(directory: Path, cfg: SavedConfig, word2vec_path):
+def _word_vectors(directory: Path, saved: SavedConfig, word2vec_path):
     """The model's word-vector features: zeros without word vectors, else the given folder's vectors,
     which must be those recorded in config.json."""
-    if not cfg.model.use_word_vectors:
-        return NoWordVectors(cfg.word_dim)
+    if not saved.model_config.use_word_vectors:
+        return NoWordVectors(saved.word_dim)
     if word2vec_path is None:
         raise DataError(f"{directory / CONFIG_FILE}:1: model.use_word_vectors: the model reads word vectors; give "
                         f"their folder (--word2vec models/word2vec, or a system folder that carries them)")
-    words = WordVectors(word2vec_path, get_segmenter(cfg.segmenter))
-    if words.digest != cfg.word_vectors["sha256"] or words.dim != cfg.word_dim:
+    words = WordVectors(word2vec_path, get_segmenter(saved.segmenter))
+    if words.digest != saved.word_vectors["sha256"] or words.dim != saved.word_dim:
         raise DataError(f"{word2vec_path}:1: not the word vectors the model {directory} was trained with "
                         f"({words.count} x {words.dim}, sha256 {words.digest[:12]}; config.json records "
-                        f"{cfg.word_vectors['count']} x {cfg.word_dim}, sha256 {cfg.word_vectors['sha256'][:12]})")
+                        f"{saved.word_vectors['count']} x {saved.word_dim}, "
+                        f"sha256 {saved.word_vectors['sha256'][:12]})")
     return words

@@ -62,7 +62,20 @@ def atomic_dir(path):
         raise
 
 
-# the temp entries `atomic_write` / `atomic_dir` make beside ``<name>``; `utils.os_error_message` reads the
+def atomic_remove_dir(path) -> bool:
+    """Remove the folder ``path`` as one step for readers: it is renamed to a temp name first, so a process
+    killed while deleting leaves a temp folder (swept by `remove_stale_temps`), never half a folder under
+    ``path``. False when there was nothing to remove."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        return False
+    doomed = path.parent / f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}.old"
+    os.replace(path, doomed)
+    shutil.rmtree(doomed)
+    return True
+
+
+# the temp entries `atomic_write` / `atomic_dir` / `atomic_remove_dir` make beside ``<name>``; `utils.os_error_message` reads the
 # name back (an OS error on a temp entry is reported on its target)
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.(tmp|tmpdir|old)$")
 

@@ -38,7 +38,7 @@ WORD2VEC_STATS = Path("reports/word2vec/stats.json")
 # every training writes its per-epoch history into its history folder under these names
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
 
-# per-epoch training checkpoints (DVC `persist: true`, so a killed training resumes): one folder per model
+# per-epoch training checkpoints (a killed training resumes; scratch, not a DVC output): one folder per model
 CHECKPOINTS = Path("checkpoints")
 CV_RAW_CHECKPOINTS, CV_CHECKPOINTS = CHECKPOINTS / "cv_raw", CHECKPOINTS / "cv"
 

@@ -73,7 +73,7 @@ def headline(scores: dict) -> dict:
 def per_predicate_rows(scores: dict) -> list[dict]:
     """``score``'s per-predicate breakdown as DVC plot rows, most frequent predicate first.
 
-    Kept out of the metrics files: four columns per predicate made `dvc exp show` unreadable."""
+    Kept out of the metrics files: four columns per predicate would make `dvc exp show` unreadable."""
     items = sorted(scores["per_predicate"].items(), key=lambda kv: (-kv[1]["support"], kv[0]))
     return [{"predicate": name, **entry} for name, entry in items]
 

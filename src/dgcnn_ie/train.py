@@ -95,12 +95,12 @@ def plateau_reached(f1s: Sequence[float], *, min_epoch: int, patience: int, min_
     return f1s[-1] < min_f1 or (n - 1 - int(np.argmax(f1s))) >= patience
 
 
-def reload_due(f1s: Sequence[float], *, epochs: int, cfg: TrainConfig, after_plateau: bool) -> bool:
+def reload_due(f1s: Sequence[float], *, epochs: int, train_config: TrainConfig, after_plateau: bool) -> bool:
     """Whether the training reloads its best weights and drops the lr after the epoch that gave the last
     of ``f1s`` (never after the last epoch: nothing would train at the lower lr)."""
-    return len(f1s) < epochs and plateau_reached(f1s, min_epoch=cfg.plateau_min_epoch, patience=cfg.plateau_patience,
-                                                 min_f1=cfg.plateau_min_f1, force_epoch=cfg.plateau_force_epoch,
-                                                 after_plateau=after_plateau)
+    return len(f1s) < epochs and plateau_reached(
+        f1s, min_epoch=train_config.plateau_min_epoch, patience=train_config.plateau_patience,
+        min_f1=train_config.plateau_min_f1, force_epoch=train_config.plateau_force_epoch, after_plateau=after_plateau)
 
 
 def split_holdout(samples: Sequence, seed: int, fraction: float = HOLDOUT_FRACTION) -> tuple[list[int], list[int]]:
@@ -145,13 +145,13 @@ def make_step(models: Models, optimizer, ema: BiasCorrectedEMA | None, specs, su
     return backend.TrainStep(models, optimizer, ema, loss_fn, specs, jit_compile=jit_compile)
 
 
-def fresh_state(models: Models, lr: float, cfg_train: TrainConfig, specs, subject_weight: float = 1.0,
+def fresh_state(models: Models, lr: float, train_config: TrainConfig, specs, subject_weight: float = 1.0,
                 *, jit_compile: bool = False):
     """A new Adam optimiser, EMA (``train.ema``, ``train.ema_decay``) and compiled :func:`make_step`."""
-    optimizer = backend.make_optimizer(lr, cfg_train.precision)
+    optimizer = backend.make_optimizer(lr, train_config.precision)
     optimizer.build(models.train.trainable_variables)
-    ema = (BiasCorrectedEMA(models.train.trainable_variables, cfg_train.ema_decay)
-           if cfg_train.ema else None)
+    ema = (BiasCorrectedEMA(models.train.trainable_variables, train_config.ema_decay)
+           if train_config.ema else None)
     return optimizer, ema, make_step(models, optimizer, ema, specs, subject_weight, jit_compile=jit_compile)
 
 
@@ -167,9 +167,9 @@ def _write_history(out_dir: Path, history: list[dict]) -> None:
         f.write(buf.getvalue())
 
 
-def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: ModelConfig, cfg_train: TrainConfig,
-                 encoder: Encoder, seed: int, thresholds: Thresholds, decode_batch_size: int, kb_candidates,
-                 dev_candidates) -> str:
+def _fingerprint(train_samples, dev_samples, *, schema: Schema, model_config: ModelConfig,
+                 train_config: TrainConfig, encoder: Encoder, seed: int, thresholds: Thresholds,
+                 decode_batch_size: int, kb_candidates, dev_candidates) -> str:
     """Everything a training's result depends on, hashed: a checkpoint of another fingerprint is not resumed."""
     words = encoder.word_vectors
     word_id = words.digest if isinstance(words, WordVectors) else f"none:{words.dim}"
@@ -178,7 +178,7 @@ def _fingerprint(train_samples, dev_samples, *, schema: Schema, cfg_model: Model
         return checkpoint.digest([(s.text, sorted(s.triples)) for s in samples])
 
     return checkpoint.digest(
-        {"model_config": as_dict(cfg_model), "train_config": as_dict(cfg_train), "seed": seed,
+        {"model_config": as_dict(model_config), "train_config": as_dict(train_config), "seed": seed,
          "thresholds": [thresholds.start, thresholds.end], "decode_batch_size": decode_batch_size,
          "format": schema.format, "predicates": list(schema.predicates), "chars": encoder.vocab.chars,
          "min_char_count": encoder.vocab.min_count, "max_len": encoder.max_len, "words": word_id,
@@ -315,10 +315,10 @@ class TrainState:
                    best_weights=best, after_plateau=saved["after_plateau"], seconds=saved["seconds"])
 
 
-def step_lr(global_step: int, *, after_plateau: bool, n_warmup: int, cfg: TrainConfig) -> float:
+def step_lr(global_step: int, *, after_plateau: bool, n_warmup: int, train_config: TrainConfig) -> float:
     """The learning rate of a step (kg-2019's ``on_batch_begin`` and its reload's ``set_value``): the linear
     warm-up to ``train.lr``, and ``train.lr_after_plateau`` once the best weights were reloaded."""
-    return cfg.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, cfg.lr)
+    return train_config.lr_after_plateau if after_plateau else warmup_lr(global_step, n_warmup, train_config.lr)
 
 
 def history_row(epoch: int, loss: float, scores: dict, lr: float, seconds: float) -> dict:
@@ -340,24 +340,25 @@ class _Trainer:
     model, the optimiser, the EMA and the compiled step (all but the model replaced at a reload); what
     carries over epochs, into a checkpoint and out of the training is a `TrainState`."""
 
-    def __init__(self, split: Split, *, schema: Schema, cfg_model: ModelConfig, cfg_train: TrainConfig,
+    def __init__(self, split: Split, *, schema: Schema, model_config: ModelConfig, train_config: TrainConfig,
                  encoder: Encoder, seed: int, thresholds: Thresholds, decode_batch_size: int, label: str,
                  log: Callable[[str], None]):
         """Build the model (seeded) and a fresh optimiser, EMA and step; determinism before any of it."""
-        self.split, self.schema, self.cfg, self.encoder, self.seed = split, schema, cfg_train, encoder, seed
+        self.split, self.schema, self.encoder, self.seed = split, schema, encoder, seed
+        self.train_config = train_config
         self.training = TrainingBatches(encoder)
         self.decode_batch_size, self.label, self.log = decode_batch_size, label, log
         self.device = device_name()
         backend.enable_determinism(self.device, log)
         set_seed(seed)
-        with backend.DtypePolicy(cfg_train.precision):   # train.precision: the layers' compute dtype
-            self.models = build_models(cfg_model, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
-        self.extractor = Extractor(self.models, encoder, schema, cfg_model, thresholds,
+        with backend.DtypePolicy(train_config.precision):   # train.precision: the layers' compute dtype
+            self.models = build_models(model_config, len(schema), encoder.word_vectors.dim, len(encoder.vocab))
+        self.extractor = Extractor(self.models, encoder, schema, model_config, thresholds,
                                    uses_prior=split.kb_candidates is not None)
-        self.specs, self.subject_weight = train_specs(encoder), cfg_model.subject_loss_weight
-        self.steps_per_epoch = math.ceil(len(split.train) / cfg_train.batch_size)
-        self.n_warmup = warmup_steps(len(split.train), cfg_train.batch_size, cfg_train.warmup_epochs)
-        self.restart(cfg_train.lr)
+        self.specs, self.subject_weight = train_specs(encoder), model_config.subject_loss_weight
+        self.steps_per_epoch = math.ceil(len(split.train) / train_config.batch_size)
+        self.n_warmup = warmup_steps(len(split.train), train_config.batch_size, train_config.warmup_epochs)
+        self.restart(train_config.lr)
         log(f"{label}: training on {self.device}: {len(split.train)} samples, {self.steps_per_epoch} steps/epoch, "
             f"{len(split.dev)} dev samples, {self.models.train.count_params():,} parameters")
         self.gold = [set(s.triples) for s in split.dev]
@@ -365,7 +366,7 @@ class _Trainer:
     def restart(self, lr: float) -> None:
         """A fresh Adam, EMA and step (`fresh_state`): at the start, and at a reload (kg-2019 zeroes Adam's
         slots there; its EMA is not restarted, docs/deviations.md T2)."""
-        self.optimizer, self.ema, self.step = fresh_state(self.models, lr, self.cfg, self.specs,
+        self.optimizer, self.ema, self.step = fresh_state(self.models, lr, self.train_config, self.specs,
                                                           self.subject_weight)
 
     def variables(self) -> dict[str, list]:
@@ -387,23 +388,26 @@ class _Trainer:
                 self.log(f"{self.label}: {arrays}")
             return TrainState()
         if saved["after_plateau"]:
-            self.restart(self.cfg.lr_after_plateau)
+            self.restart(self.train_config.lr_after_plateau)
         for group, variables in self.variables().items():
             _assign(variables, arrays[group])
         self.step.reload()               # the compiled step's own copy of the state (JAX) from the variables
         state = TrainState.from_checkpoint(saved, arrays["best"], self.training)
-        self.log(f"{self.label}: resuming from {checkpoint_dir} after epoch {saved['epoch']}/{self.cfg.epochs}")
+        self.log(f"{self.label}: resuming from {checkpoint_dir} after epoch "
+                 f"{saved['epoch']}/{self.train_config.epochs}")
         return state
 
     def train_epoch(self, state: TrainState, epoch: int) -> tuple[float, float]:
         """One pass over the shuffled, augmented batches of the 1-based ``epoch``: ``(mean loss, last lr)``.
         Ends with the step's state in the variables (`backend.TrainStep.sync`)."""
-        batches = self.training.batches(self.split.train, self.cfg.batch_size, shuffle=True, seed=self.seed,
-                                        epoch=epoch, augment=self.cfg.augment, augment_rate=self.cfg.augment_rate,
-                                        kb_candidates=self.split.kb_candidates)
-        losses, lr = [], self.cfg.lr
+        train_config = self.train_config
+        batches = self.training.batches(self.split.train, train_config.batch_size, shuffle=True, seed=self.seed,
+                                        epoch=epoch, augment=train_config.augment,
+                                        augment_rate=train_config.augment_rate, kb_candidates=self.split.kb_candidates)
+        losses, lr = [], train_config.lr
         for inputs, targets in progress(batches, total=self.steps_per_epoch, desc=f"epoch {epoch}"):
-            lr = step_lr(state.global_step, after_plateau=state.after_plateau, n_warmup=self.n_warmup, cfg=self.cfg)
+            lr = step_lr(state.global_step, after_plateau=state.after_plateau, n_warmup=self.n_warmup,
+                         train_config=train_config)
             losses.append(self.step(inputs, targets, lr))
             state.global_step += 1
             raise_if_stopped()
@@ -432,19 +436,20 @@ class _Trainer:
     def reload_if_due(self, state: TrainState) -> bool:
         """kg-2019's switch to its second stage, when `reload_due` says so after the epoch just recorded:
         the best weights reloaded, a fresh optimiser and EMA (`restart`), ``lr_after_plateau`` from then on."""
-        if not reload_due(state.f1s(), epochs=self.cfg.epochs, cfg=self.cfg, after_plateau=state.after_plateau):
+        if not reload_due(state.f1s(), epochs=self.train_config.epochs, train_config=self.train_config,
+                          after_plateau=state.after_plateau):
             return False
         self.models.train.set_weights(state.best_weights)
-        self.restart(self.cfg.lr_after_plateau)
-        why = "forced" if state.epoch == self.cfg.plateau_force_epoch else "plateau"
+        self.restart(self.train_config.lr_after_plateau)
+        why = "forced" if state.epoch == self.train_config.plateau_force_epoch else "plateau"
         state.after_plateau = True
         self.log(f"{self.label}: {why} after epoch {state.epoch}: reloaded the weights of epoch {state.best_epoch}, "
-                 f"lr {self.cfg.lr_after_plateau}")
+                 f"lr {self.train_config.lr_after_plateau}")
         return True
 
     def save(self, state: TrainState, checkpoint_dir, fingerprint: str) -> None:
         """Checkpoint the whole training after an epoch: the state, every live variable and the best weights."""
-        saved, best = state.to_checkpoint(self.cfg.epochs, self.training)
+        saved, best = state.to_checkpoint(self.train_config.epochs, self.training)
         arrays = {group: [v.numpy() for v in variables] for group, variables in self.variables().items()}
         checkpoint.save(checkpoint_dir, fingerprint, saved, {**arrays, "best": best})
 
@@ -452,7 +457,7 @@ class _Trainer:
             on_epoch: Callable[[dict], None] | None) -> None:
         """The epochs after ``state.epoch``, each followed by the history files, ``on_epoch`` and a checkpoint
         (with ``checkpoint_dir``). A signal stops between steps (`utils.deferred_stop`)."""
-        first, epochs = state.epoch + 1, self.cfg.epochs
+        first, epochs = state.epoch + 1, self.train_config.epochs
         for epoch in range(first, epochs + 1):
             with deferred_stop():       # a signal stops between steps, never inside TensorFlow
                 t0 = time.perf_counter()
@@ -472,7 +477,7 @@ class _Trainer:
 
 
 def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] | None, *, schema: Schema,
-                cfg_model: ModelConfig, cfg_train: TrainConfig, encoder: Encoder, seed: int, out_dir,
+                model_config: ModelConfig, train_config: TrainConfig, encoder: Encoder, seed: int, out_dir,
                 thresholds: Thresholds = Thresholds(), decode_batch_size: int = 64,
                 kb_candidates: Sequence[list] | None = None,
                 dev_candidates: Sequence[list] | None = None,
@@ -485,17 +490,17 @@ def train_model(train_samples: Sequence[Sample], dev_samples: Sequence[Sample] |
     ``dev_samples`` None or empty: a seeded 10% of the training samples is held out instead.
     ``thresholds`` decode the dev set after every epoch (model selection).
     ``checkpoint_dir``: save the whole training state there after every epoch and resume from a
-    checkpoint of the same fingerprint (see `dgcnn_ie.checkpoint`); the caller marks it complete
-    (`checkpoint.mark_complete` with ``TrainResult.fingerprint``) once the model is saved.
+    checkpoint of the same fingerprint (see `dgcnn_ie.checkpoint`); the caller removes it
+    (`checkpoint.discard`) once the model is saved.
     ``label`` starts every epoch line (e.g. "cv/prior fold 3, model 8/8"). ``on_epoch(progress)`` is
     called after every epoch with ``{"epochs_done", "epochs", "best_epoch", "best_dev_f1", "last_dev_f1"}``
     (the stages write it to their metrics file, so `dvc exp show` follows a running training).
     """
     split = selection_split(train_samples, dev_samples, kb_candidates, dev_candidates, seed=seed, log=log)
-    trainer = _Trainer(split, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train, encoder=encoder, seed=seed,
-                       thresholds=thresholds, decode_batch_size=decode_batch_size, label=label, log=log)
-    fingerprint = _fingerprint(split.train, split.dev, schema=schema, cfg_model=cfg_model, cfg_train=cfg_train,
-                               encoder=encoder, seed=seed, thresholds=thresholds,
+    trainer = _Trainer(split, schema=schema, model_config=model_config, train_config=train_config, encoder=encoder,
+                       seed=seed, thresholds=thresholds, decode_batch_size=decode_batch_size, label=label, log=log)
+    fingerprint = _fingerprint(split.train, split.dev, schema=schema, model_config=model_config,
+                               train_config=train_config, encoder=encoder, seed=seed, thresholds=thresholds,
                                decode_batch_size=decode_batch_size, kb_candidates=split.kb_candidates,
                                dev_candidates=split.dev_candidates)
     state = trainer.resume(checkpoint_dir, fingerprint)   # a fresh state without a checkpoint to resume

@@ -84,8 +84,9 @@ def read_json(root, relative: str | Path, what: str | None = None) -> Any:
 
 
 def read_versioned(root, relative: str, version: int, remedy: str) -> "Fields":
-    """`Fields` of the JSON object at ``root/relative``, whose "version" must be ``version``: a file of an
-    earlier version (whose word vectors were gensim pickles, never loaded now) is refused, saying ``remedy``."""
+    """`Fields` of the JSON object at ``root/relative``, whose "version" must be ``version``: a file of
+    another version (e.g. one whose word vectors are gensim pickles, which are never loaded) is refused,
+    saying ``remedy``."""
     path = Path(root) / relative
     doc = read_json(root, relative)
     if isinstance(doc, dict) and doc.get("version") != version:

@@ -40,6 +40,12 @@ def set_seed(seed: int) -> None:
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
 
 
+def seeded_holdout(n: int, k: int, seed: int) -> set[int]:
+    """The indices of a seeded sample of ``k`` of ``n`` items (prepare's dev part of a training file without a
+    dev file)."""
+    return set(random.Random(seed).sample(range(n), k))
+
+
 def log(msg: str) -> None:
     """Timestamped progress line on stderr (stdout stays free for data)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -19,9 +19,9 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
-from ..config import PARAMS_FILE, Config, ConfigError, config_from_dict, read_params
+from ..config import (PARAMS_FILE, Config, ConfigError, apply_overrides, config_from_dict, flatten_params,
+                      read_params)
 from ..utils import error_exit, os_error_message, run_child
 
 PRESETS_DIR = Path("presets")
@@ -55,31 +55,6 @@ def read_preset(path: Path) -> dict:
     return doc
 
 
-def flatten(overrides: dict, prefix: str = "") -> list[tuple[str, Any]]:
-    """``[(dotted key, value)]`` down to the leaves; a list or an empty mapping is one value."""
-    items = []
-    for key, value in overrides.items():
-        if isinstance(value, dict) and value:
-            items += flatten(value, f"{prefix}{key}.")
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
-
-
-def apply(params: dict, overrides: dict) -> dict:
-    """``params`` with ``overrides`` merged in, leaf by leaf (a new dict; the inputs are not modified)."""
-    merged = json.loads(json.dumps(params))
-    for key, value in flatten(overrides):
-        node = merged
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: {part} is not a section of params.yaml")
-        node[leaf] = value
-    return merged
-
-
 def checked_config(path: Path, params_file: str | Path = PARAMS_FILE) -> Config:
     """The Config that params.yaml with the preset applied gives; errors name the preset file."""
     return _checked(read_base(params_file), read_preset(path), path, params_file)
@@ -87,7 +62,7 @@ def checked_config(path: Path, params_file: str | Path = PARAMS_FILE) -> Config:
 
 def _checked(params: dict, overrides: dict, path: Path, params_file) -> Config:
     try:
-        return config_from_dict(apply(params, overrides), source=str(path))
+        return config_from_dict(apply_overrides(params, overrides), source=str(path))
     except ConfigError as e:
         raise ConfigError(f"{e} (with the preset {path} applied to {params_file})") from None
 
@@ -109,7 +84,7 @@ def set_options(overrides: dict, params: dict | None = None) -> list[str]:
     a string with a character Hydra's grammar reserves double-quoted, and ``+key=value`` for a key that
     ``params`` (params.yaml) does not have yet (Hydra refuses to add a key without the ``+``)."""
     options = []
-    for key, value in flatten(overrides):
+    for key, value in flatten_params(overrides):
         if isinstance(value, str):
             text = json.dumps(value, ensure_ascii=False) if not value or set(value) & HYDRA_SPECIAL else value
         else:

@@ -1,8 +1,8 @@
 """`dgcnn-ie show`: `dvc exp show` narrowed to what tells experiments apart.
 
-A plain `dvc exp show` has a column for every params key (about 75, the typed config of
-`params.yaml`), every metrics key and every dependency path (about 60: each stage depends on
-exactly the source files it imports). No DVC setting narrows the default table, so this command
+A plain `dvc exp show` has a column for every params key (the typed config of `params.yaml`),
+every metrics key and every dependency path (each stage depends on exactly the source files it
+imports; the counts: README, "The experiment table"). No DVC setting narrows the default table, so this command
 runs it with:
 
 - ``--only-changed``: params and metrics columns whose value is the same in every row shown go;

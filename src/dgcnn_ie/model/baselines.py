@@ -22,16 +22,16 @@ from .layers import (
 )
 
 
-def bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
+def bilstm(model_config: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """A BiLSTM baseline after the method's predecessor, not a reproduction of kg-2019-baseline's kg.py
     (docs/deviations.md): char (+ word) embedding, 2 BiLSTM layers, subject start/end sigmoids; the object
     tagger sees [H[start], H[end]] broadcast, runs a BiLSTM and has softmax heads over "no object" + C
     predicates for the object start and end. (Per-predicate sigmoid object heads did not learn objects:
     reports/real/duie2/README.md.)"""
-    half = cfg.width // 2
+    half = model_config.width // 2
     padding = PaddingMask(name="padding")(inputs["chars"])
     lstm_mask = SequenceMask(name="sequence_mask")(inputs["chars"])
-    h = embed(cfg, inputs, vocab_size, padding)
+    h = embed(model_config, inputs, vocab_size, padding)
     for i in range(2):
         lstm = layers.Bidirectional(layers.LSTM(half, return_sequences=True), name=f"bilstm_{i}")
         h = lstm(h, mask=lstm_mask)
@@ -52,7 +52,7 @@ def bilstm(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int)
     return _softmax_object_outputs(s_start, s_end, o, num_predicates, padding)
 
 
-def kg2019_baseline(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
+def kg2019_baseline(model_config: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """bojone/kg-2019-baseline's kg.py: characters only (`width`-dim embedding, dropout), two BiLSTMs of
     width/2 units each way, the sequence's max-pool concatenated to every position, then a Conv1D(width,
     kernel_size, relu) and sigmoid subject start/end heads; for objects, [H[start], H[end]] of the subject and
@@ -61,11 +61,11 @@ def kg2019_baseline(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_s
     Departures (docs/deviations.md): the BiLSTMs honour the padding mask (kg.py's CuDNNLSTM reads the
     padding), padding is zeroed before the convolutions, and decoding is the shared threshold decoder
     (kg.py takes the argmax class at each position). Word vectors and prior features are not read."""
-    width, kernel = cfg.width, cfg.kernel_size
+    width, kernel = model_config.width, model_config.kernel_size
     padding = PaddingMask(name="padding")(inputs["chars"])
     lstm_mask = SequenceMask(name="sequence_mask")(inputs["chars"])
     h = layers.Embedding(vocab_size, width, name="char_embedding")(inputs["chars"])
-    h = ApplyMask(name="embedding_mask")(layers.Dropout(cfg.dropout, name="embedding_dropout")(h), padding)
+    h = ApplyMask(name="embedding_mask")(layers.Dropout(model_config.dropout, name="embedding_dropout")(h), padding)
     for i in range(2):
         lstm = layers.Bidirectional(layers.LSTM(width // 2, return_sequences=True), name=f"bilstm_{i}")
         h = ApplyMask(name=f"bilstm_{i}_mask")(lstm(h, mask=lstm_mask), padding)

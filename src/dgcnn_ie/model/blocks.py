@@ -11,17 +11,17 @@ from keras import layers
 from .layers import ApplyMask, PositionIds, Product
 
 
-def embed(cfg, inputs: dict, vocab_size: int, padding, position_table=None):
+def embed(model_config, inputs: dict, vocab_size: int, padding, position_table=None):
     """char embedding (+ projected frozen word vectors) (+ absolute positions), dropout, times mask."""
-    width = cfg.width
+    width = model_config.width
     parts = [layers.Embedding(vocab_size, width, name="char_embedding")(inputs["chars"])]
-    if cfg.use_word_vectors:
+    if model_config.use_word_vectors:
         parts.append(layers.Dense(width, use_bias=False, name="word_projection")(inputs["words"]))
     if position_table is not None:
-        positions = PositionIds(cfg.max_len, name="position_ids")(inputs["chars"])
+        positions = PositionIds(model_config.max_len, name="position_ids")(inputs["chars"])
         parts.append(position_table(positions))
     x = parts[0] if len(parts) == 1 else layers.Add(name="embedding_sum")(parts)
-    x = layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
+    x = layers.Dropout(model_config.dropout, name="embedding_dropout")(x)
     return ApplyMask(name="embedding_mask")(x, padding)
 
 

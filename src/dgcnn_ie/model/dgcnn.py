@@ -43,29 +43,30 @@ from .layers import (
 )
 
 
-def dgcnn(cfg: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
+def dgcnn(model_config: ModelConfig, inputs: dict, num_predicates: int, vocab_size: int) -> dict:
     """The four output probabilities of the DGCNN on the ``inputs`` of ``build_models``."""
-    width = cfg.width
+    width = model_config.width
     padding = PaddingMask(name="padding")(inputs["chars"])
     # One table for absolute positions and for distances to the subject (method §3).
     position_table = layers.Embedding(
-        cfg.max_len, width, embeddings_initializer="zeros", name="position_embedding"
+        model_config.max_len, width, embeddings_initializer="zeros", name="position_embedding"
     )
-    h = embed(cfg, inputs, vocab_size, padding, position_table)
-    for i, rate in enumerate(cfg.dilations):
-        h = GatedDilatedConv1D(width, cfg.kernel_size, rate, cfg.conv_dropout, name=f"dgcnn_{i}")(h, padding)
-    if cfg.use_gates:
+    h = embed(model_config, inputs, vocab_size, padding, position_table)
+    for i, rate in enumerate(model_config.dilations):
+        h = GatedDilatedConv1D(width, model_config.kernel_size, rate, model_config.conv_dropout,
+                               name=f"dgcnn_{i}")(h, padding)
+    if model_config.use_gates:
         pn1, pn2 = _entity_gate(width, "pn1", h), _entity_gate(width, "pn2", h)
 
-    s = _branch(cfg, "subject", h, padding, [inputs["subject_prior"]])
+    s = _branch(model_config, "subject", h, padding, [inputs["subject_prior"]])
     ps1 = layers.Dense(1, activation="sigmoid", name="subject_start_logit")(s)
     ps2 = layers.Dense(1, activation="sigmoid", name="subject_end_logit")(s)
 
-    conditioning = _subject_conditioning(cfg, inputs, h, position_table)
-    o = _branch(cfg, "object", h, padding, conditioning + [inputs["subject_prior"], inputs["object_prior"]])
+    conditioning = _subject_conditioning(model_config, inputs, h, position_table)
+    o = _branch(model_config, "object", h, padding, conditioning + [inputs["subject_prior"], inputs["object_prior"]])
     po1 = layers.Dense(num_predicates, activation="sigmoid", name="object_start_logit")(o)
     po2 = layers.Dense(num_predicates, activation="sigmoid", name="object_end_logit")(o)
-    if not cfg.use_gates:
+    if not model_config.use_gates:
         return ungated_outputs(padding, ps1, ps2, po1, po2)
 
     pc = _predicate_gate(width, num_predicates, h, padding)
@@ -94,30 +95,31 @@ def _predicate_gate(width: int, num_predicates: int, h, padding):
     return layers.Reshape((1, num_predicates), name="pc_broadcast")(pc)
 
 
-def _branch(cfg: ModelConfig, name: str, h, padding, extra: list):
+def _branch(model_config: ModelConfig, name: str, h, padding, extra: list):
     """A head's features: [H, self-attention over H (``use_attention``), *extra], masked, then
     Conv1D(width, kernel_size, relu)."""
     features = [h]
-    if cfg.use_attention:
-        attention = MaskedSelfAttention(cfg.heads, cfg.head_size, name=f"{name}_attention")
+    if model_config.use_attention:
+        attention = MaskedSelfAttention(model_config.heads, model_config.head_size, name=f"{name}_attention")
         features.append(attention(h, padding))
     features += extra
     x = ApplyMask(name=f"{name}_features")(layers.Concatenate(name=f"{name}_concat")(features), padding)
-    return layers.Conv1D(cfg.width, cfg.kernel_size, padding="same", activation="relu", name=f"{name}_conv")(x)
+    return layers.Conv1D(model_config.width, model_config.kernel_size, padding="same", activation="relu",
+                         name=f"{name}_conv")(x)
 
 
-def _subject_conditioning(cfg: ModelConfig, inputs: dict, h, position_table) -> list:
+def _subject_conditioning(model_config: ModelConfig, inputs: dict, h, position_table) -> list:
     """What the object branch knows of the subject: its vector broadcast to every position (a BiGRU over
     ``subject_points`` rows of H evenly spaced over the span, or [H[start], H[end]] with ``concat``), and the
     embeddings of |i-start| and |i-end| in the absolute position table."""
-    width, span = cfg.width, inputs["subject_span"]
-    if cfg.subject_encoder == "bigru":
-        points = SpanPoints(cfg.subject_points, name="subject_points")(h, span)
+    width, span = model_config.width, inputs["subject_span"]
+    if model_config.subject_encoder == "bigru":
+        points = SpanPoints(model_config.subject_points, name="subject_points")(h, span)
         subject_vec = layers.Bidirectional(layers.GRU(width), name="subject_bigru")(points)
     else:
         points = SpanPoints(2, name="subject_points")(h, span)
         subject_vec = layers.Reshape((2 * width,), name="subject_concat_ends")(points)
-    rel_start, rel_end = RelativePositionIds(cfg.max_len, name="relative_position_ids")(inputs["chars"], span)
+    rel_start, rel_end = RelativePositionIds(model_config.max_len, name="relative_position_ids")(inputs["chars"], span)
     return [
         BroadcastToSequence(name="subject_broadcast")(subject_vec, h),
         position_table(rel_start),

@@ -40,11 +40,11 @@ class Models:
     object_head: keras.Function  # [*sentence tensors, subject_span, object_prior] -> [OBJECT_OUTPUTS]
 
 
-def build_models(cfg: ModelConfig, num_predicates: int, word_dim: int, vocab_size: int) -> Models:
+def build_models(model_config: ModelConfig, num_predicates: int, word_dim: int, vocab_size: int) -> Models:
     """Build the train/subject/object models from the `model` section of params.yaml."""
     inputs = _inputs(num_predicates, word_dim)
-    outputs = ARCH_BUILDERS[cfg.arch](cfg, inputs, num_predicates, vocab_size)
-    return split_models(keras.Model(inputs, outputs, name=f"{cfg.arch}_train"))
+    outputs = ARCH_BUILDERS[model_config.arch](model_config, inputs, num_predicates, vocab_size)
+    return split_models(keras.Model(inputs, outputs, name=f"{model_config.arch}_train"))
 
 
 def load_models(path) -> Models:

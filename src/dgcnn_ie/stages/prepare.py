@@ -26,7 +26,6 @@ each rule changed or dropped (`label_rules`).
 from __future__ import annotations
 
 import json
-import random
 import shutil
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from ..data import DataError, load_schema, read_dataset, write_json_lines
 from ..files import atomic_write
 from ..rules import LABEL_RULES, repair_labels
 from ..submission import read_test_lines
-from ..utils import log
+from ..utils import log, seeded_holdout
 
 PARAMS = ("seed", "data.format", "data.source", "data.dev_fraction", "data.on_error", "word2vec.include_test",
           "rules.labels")
@@ -49,7 +48,7 @@ def hold_out(samples: list, fraction: float, seed: int) -> tuple[list, list]:
     n_dev = max(1, round(len(samples) * fraction))
     if n_dev >= len(samples):
         raise ConfigError(f"data.dev_fraction: cannot hold out {n_dev} of {len(samples)} training samples as dev")
-    chosen = set(random.Random(seed).sample(range(len(samples)), n_dev))
+    chosen = seeded_holdout(len(samples), n_dev, seed)
     train = [s for i, s in enumerate(samples) if i not in chosen]
     dev = [s for i, s in enumerate(samples) if i in chosen]
     return train, dev
